@@ -1,0 +1,113 @@
+// Package secretbox seals small secrets (NAS shared secrets) for storage in
+// the database, with a key derived from the operator's passphrase.
+//
+// The key is argon2id(passphrase, salt); the salt is a random file kept in the
+// data folder beside the CA, so a copied database alone reveals nothing.
+// Each sealed value is AES-256-GCM with a random nonce, bound to a context
+// string (for example "nas:ap-lobby") so a sealed value cannot be moved to
+// another row.
+package secretbox
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// ErrOpen means a sealed value could not be opened: the passphrase is not the
+// one it was sealed with, or the value was changed.
+var ErrOpen = errors.New("secretbox: cannot open sealed secret (wrong passphrase or damaged value)")
+
+// SaltSize is the length of the salt file.
+const SaltSize = 16
+
+// A Box seals and opens secrets. It is safe for concurrent use.
+type Box struct {
+	aead cipher.AEAD
+	rand io.Reader
+}
+
+// New derives the key from passphrase and salt.
+func New(passphrase, salt []byte) (*Box, error) {
+	if len(passphrase) == 0 {
+		return nil, errors.New("secretbox: empty passphrase")
+	}
+	if len(salt) < SaltSize {
+		return nil, fmt.Errorf("secretbox: salt must be at least %d bytes", SaltSize)
+	}
+	key := argon2.IDKey(passphrase, salt, 2, 64*1024, 2, 32)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	return &Box{aead: aead, rand: rand.Reader}, nil
+}
+
+// Seal encrypts secret bound to context and returns printable text.
+func (b *Box) Seal(context string, secret []byte) (string, error) {
+	nonce := make([]byte, b.aead.NonceSize())
+	if _, err := io.ReadFull(b.rand, nonce); err != nil {
+		return "", fmt.Errorf("secretbox: %w", err)
+	}
+	out := b.aead.Seal(nonce, nonce, secret, []byte(context))
+	return "v1:" + base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+// Open decrypts a value made by Seal with the same context.
+func (b *Box) Open(context, sealed string) ([]byte, error) {
+	if len(sealed) < 3 || sealed[:3] != "v1:" {
+		return nil, ErrOpen
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(sealed[3:])
+	if err != nil || len(raw) < b.aead.NonceSize() {
+		return nil, ErrOpen
+	}
+	n := b.aead.NonceSize()
+	out, err := b.aead.Open(nil, raw[:n], raw[n:], []byte(context))
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return out, nil
+}
+
+// LoadOrCreateSalt reads the salt file at path, creating it with fresh random
+// bytes (mode 0600) when it does not exist.
+func LoadOrCreateSalt(path string) ([]byte, error) {
+	salt, err := os.ReadFile(path)
+	if err == nil {
+		if len(salt) < SaltSize {
+			return nil, fmt.Errorf("secretbox: salt file %s is damaged (%d bytes)", path, len(salt))
+		}
+		return salt, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	salt = make([]byte, SaltSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("secretbox: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("secretbox: create salt: %w", err)
+	}
+	if _, err := f.Write(salt); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("secretbox: write salt: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("secretbox: write salt: %w", err)
+	}
+	return salt, nil
+}
