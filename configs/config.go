@@ -1,0 +1,138 @@
+package configs
+
+import "path/filepath"
+
+// Config is the whole of keycard.yaml.
+type Config struct {
+	// DataDir holds the database, the CA and the backups. Default "./data",
+	// relative to the folder of the config file.
+	DataDir  string         `yaml:"data_dir"`
+	Database DatabaseConfig `yaml:"database"`
+	CA       CAConfig       `yaml:"ca"`
+	RADIUS   RADIUSConfig   `yaml:"radius"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+	Portal   PortalConfig   `yaml:"portal"`
+	Vouchers VouchersConfig `yaml:"vouchers"`
+	// Policies are the network treatments a stay can get, by name. Default:
+	// one policy "standard" with no VLAN and no bandwidth limits.
+	Policies map[string]Policy `yaml:"policies"`
+	Log      LogConfig         `yaml:"log"`
+
+	// dir is the folder relative paths are resolved against: the folder of
+	// the config file ("" means the working directory).
+	dir string
+	// written holds the YAML paths the file set explicitly, so that Init can
+	// tell "metrics.listen left out" (default) from `listen: ""` (off).
+	written map[string]bool
+}
+
+// DatabaseConfig locates the SQLite database.
+type DatabaseConfig struct {
+	// Path of the SQLite file. Default "<data_dir>/keycard.db"; ":memory:"
+	// keeps everything in memory (tests only).
+	Path string `yaml:"path"`
+}
+
+// CAConfig configures the certificate authority in package ca.
+type CAConfig struct {
+	// Dir holds root.crt, root.key, intermediate.crt, intermediate.key and the
+	// server certificates. Default "<data_dir>/ca".
+	Dir string `yaml:"dir"`
+	// Organization is written into every certificate's subject. Default
+	// "Keycard Hotel".
+	Organization string `yaml:"organization"`
+	// PassphraseEnv names the environment variable holding the passphrase
+	// that encrypts the CA keys. Default "KEYCARD_CA_PASSPHRASE".
+	PassphraseEnv string `yaml:"passphrase_env"`
+	// PassphraseFile is a file (mode 0600) holding that passphrase, read
+	// when the environment variable is unset.
+	PassphraseFile string `yaml:"passphrase_file"`
+	// RootLifetime (default 20 years), IntermediateLifetime (default 10
+	// years) and ServerLifetime (default 1 year) are used when the CA is
+	// created and when a server certificate is (re)issued.
+	RootLifetime         Duration `yaml:"root_lifetime"`
+	IntermediateLifetime Duration `yaml:"intermediate_lifetime"`
+	ServerLifetime       Duration `yaml:"server_lifetime"`
+	// RADIUSServerName is the DNS name in the RADIUS server certificate; the
+	// guests' Wi-Fi profiles pin it. Default "radius.keycard.internal".
+	RADIUSServerName string `yaml:"radius_server_name"`
+	// PortalServerName is the DNS name in the portal's HTTPS certificate when
+	// the portal serves TLS itself. Empty: the portal gets no certificate.
+	PortalServerName string `yaml:"portal_server_name"`
+}
+
+// RADIUSConfig configures the RADIUS server and its EAP-TLS sessions.
+type RADIUSConfig struct {
+	AuthListen          []string `yaml:"auth_listen"`           // default ["127.0.0.1:1812", "[::1]:1812"]
+	FragmentSize        int      `yaml:"fragment_size"`         // TLS bytes per EAP-TLS packet, default 1000, 64..4096
+	MaxMessageSize      int      `yaml:"max_message_size"`      // reassembled TLS message cap, default 65536
+	MaxRounds           int      `yaml:"max_rounds"`            // EAP round trips per conversation, default 50
+	TLSMinVersion       string   `yaml:"tls_min_version"`       // "1.2" (default) or "1.3"
+	TLSMaxVersion       string   `yaml:"tls_max_version"`       // "1.2" or "1.3" (default)
+	Curves              []string `yaml:"curves"`                // default ["X25519", "P-256"]
+	SessionResumption   *bool    `yaml:"session_resumption"`    // default true
+	RejectDelay         Duration `yaml:"reject_delay"`          // default 1s, at most 10s
+	AcctInterimInterval Duration `yaml:"acct_interim_interval"` // default 10m, at least 60s
+	ReplyCacheSize      int      `yaml:"reply_cache_size"`      // default 4096
+	ReplyCacheTTL       Duration `yaml:"reply_cache_ttl"`       // default 30s
+	EAPSessions         int      `yaml:"eap_sessions"`          // in-flight EAP conversations, default 4096
+	EAPTimeout          Duration `yaml:"eap_timeout"`           // abandon a conversation after, default 30s
+	Workers             int      `yaml:"workers"`               // requests processed at once, default 64
+}
+
+// Resumption reports whether TLS session resumption is on (the default).
+func (r RADIUSConfig) Resumption() bool {
+	return r.SessionResumption == nil || *r.SessionResumption
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	// Listen is the host:port serving /metrics. Default "127.0.0.1:9812";
+	// an explicit empty value (listen: "") disables the endpoint.
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the metrics endpoint should be served.
+func (m MetricsConfig) Enabled() bool { return m.Listen != "" }
+
+// PortalConfig configures the captive portal and the front-desk web app.
+type PortalConfig struct {
+	// URL is where guests and staff reach the portal, as printed on
+	// vouchers. Default "http://127.0.0.1:8080/".
+	URL string `yaml:"url"`
+	// Listen is the host:port the portal serves on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+}
+
+// VouchersConfig configures voucher codes.
+type VouchersConfig struct {
+	// MaxFailedTries locks a stay's voucher after this many wrong codes.
+	// Default 10.
+	MaxFailedTries int `yaml:"max_failed_tries"`
+	// CodeGroups is the number of 4-character groups in a voucher code
+	// (3 gives "K7QD-9XMT-2HWF"). Default 3.
+	CodeGroups int `yaml:"code_groups"`
+}
+
+// Policy is the network treatment of a stay's devices, sent to the access
+// point in the Access-Accept.
+type Policy struct {
+	VLAN              int `yaml:"vlan"`                // 0: no VLAN assignment; else 1..4094
+	BandwidthUpKbps   int `yaml:"bandwidth_up_kbps"`   // 0: unlimited
+	BandwidthDownKbps int `yaml:"bandwidth_down_kbps"` // 0: unlimited
+}
+
+// LogConfig configures log/slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// resolve makes p absolute against the config file's folder; "" and
+// absolute paths are returned unchanged.
+func (c *Config) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || p == ":memory:" {
+		return p
+	}
+	return filepath.Clean(filepath.Join(c.dir, p))
+}

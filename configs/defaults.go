@@ -1,0 +1,116 @@
+package configs
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Defaults. The example config documents each of them.
+const (
+	DefaultDataDir              = "./data"
+	DefaultOrganization         = "Keycard Hotel"
+	DefaultPassphraseEnv        = "KEYCARD_CA_PASSPHRASE"
+	DefaultRootLifetime         = 20 * 365 * 24 * time.Hour
+	DefaultIntermediateLifetime = 10 * 365 * 24 * time.Hour
+	DefaultServerLifetime       = 365 * 24 * time.Hour
+	DefaultRADIUSServerName     = "radius.keycard.internal"
+	DefaultFragmentSize         = 1000
+	DefaultMaxMessageSize       = 65536
+	DefaultMaxRounds            = 50
+	DefaultRejectDelay          = time.Second
+	DefaultAcctInterimInterval  = 10 * time.Minute
+	DefaultReplyCacheSize       = 4096
+	DefaultReplyCacheTTL        = 30 * time.Second
+	DefaultEAPSessions          = 4096
+	DefaultEAPTimeout           = 30 * time.Second
+	DefaultWorkers              = 64
+	DefaultMetricsListen        = "127.0.0.1:9812"
+	DefaultPortalURL            = "http://127.0.0.1:8080/"
+	DefaultPortalListen         = "127.0.0.1:8080"
+	DefaultMaxFailedTries       = 10
+	DefaultCodeGroups           = 3
+	DefaultPolicy               = "standard"
+)
+
+// Init fills every field left empty with its default and resolves relative
+// paths against the folder of the config file. It is idempotent.
+func (c *Config) Init() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	c.DataDir = c.resolve(c.DataDir)
+	if c.Database.Path == "" {
+		c.Database.Path = filepath.Join(c.DataDir, "keycard.db")
+	}
+	c.Database.Path = c.resolve(c.Database.Path)
+
+	ca := &c.CA
+	if ca.Dir == "" {
+		ca.Dir = filepath.Join(c.DataDir, "ca")
+	}
+	ca.Dir = c.resolve(ca.Dir)
+	ca.PassphraseFile = c.resolve(ca.PassphraseFile)
+	str(&ca.Organization, DefaultOrganization)
+	str(&ca.PassphraseEnv, DefaultPassphraseEnv)
+	dur(&ca.RootLifetime, DefaultRootLifetime)
+	dur(&ca.IntermediateLifetime, DefaultIntermediateLifetime)
+	dur(&ca.ServerLifetime, DefaultServerLifetime)
+	str(&ca.RADIUSServerName, DefaultRADIUSServerName)
+
+	r := &c.RADIUS
+	if len(r.AuthListen) == 0 {
+		r.AuthListen = []string{"127.0.0.1:1812", "[::1]:1812"}
+	}
+	num(&r.FragmentSize, DefaultFragmentSize)
+	num(&r.MaxMessageSize, DefaultMaxMessageSize)
+	num(&r.MaxRounds, DefaultMaxRounds)
+	str(&r.TLSMinVersion, "1.2")
+	str(&r.TLSMaxVersion, "1.3")
+	if len(r.Curves) == 0 {
+		r.Curves = []string{"X25519", "P-256"}
+	}
+	if r.SessionResumption == nil {
+		on := true
+		r.SessionResumption = &on
+	}
+	if !c.written["radius.reject_delay"] { // an explicit 0s means no delay
+		dur(&r.RejectDelay, DefaultRejectDelay)
+	}
+	dur(&r.AcctInterimInterval, DefaultAcctInterimInterval)
+	num(&r.ReplyCacheSize, DefaultReplyCacheSize)
+	dur(&r.ReplyCacheTTL, DefaultReplyCacheTTL)
+	num(&r.EAPSessions, DefaultEAPSessions)
+	dur(&r.EAPTimeout, DefaultEAPTimeout)
+	num(&r.Workers, DefaultWorkers)
+
+	if c.Metrics.Listen == "" && !c.written["metrics.listen"] {
+		c.Metrics.Listen = DefaultMetricsListen
+	}
+	str(&c.Portal.URL, DefaultPortalURL)
+	str(&c.Portal.Listen, DefaultPortalListen)
+	num(&c.Vouchers.MaxFailedTries, DefaultMaxFailedTries)
+	num(&c.Vouchers.CodeGroups, DefaultCodeGroups)
+	if len(c.Policies) == 0 {
+		c.Policies = map[string]Policy{DefaultPolicy: {}}
+	}
+	str(&c.Log.Level, "info")
+	str(&c.Log.Format, "text")
+}
+
+func str(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func num(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func dur(p *Duration, def time.Duration) {
+	if p.Duration == 0 {
+		p.Duration = def
+	}
+}
