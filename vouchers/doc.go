@@ -1,0 +1,37 @@
+// Package vouchers implements Keycard's hotel domain: stays, the voucher
+// codes that let a guest enrol devices, the devices and their certificates,
+// the policies a stay grants, and the tamper-evident audit log.
+//
+// It owns two rules the rest of Keycard asks about:
+//
+//   - Authorize: is this client certificate allowed on the network now?
+//     It runs on every authentication (full and resumed TLS handshakes), does
+//     one indexed query and no writes, and answers with a typed Reason.
+//   - DueForCheckout: which devices must be dropped now, because their stay
+//     ended (check-out passed or staff ended it) or they were revoked?
+//     MarkDisconnected records that a device was dealt with, so each one is
+//     returned once.
+//
+// A stay is the single source of truth. CreateStay returns a voucher code
+// (groups of four characters, e.g. K7QX-M4TR-9PCW, from an alphabet without
+// look-alike characters). The first group is a public selector; the rest is
+// a secret verifier kept only as a SHA-256 hash. A code may enrol devices
+// until the stay's device cap is reached or the stay ends; guests may enrol
+// before check-in (in the lobby) because the certificate's NotAfter is the
+// stay's check-out anyway, and Authorize refuses a stay that has not
+// started. Too many wrong codes lock the voucher until staff reissue it.
+//
+// Enrolment takes a public key or a CSR from the device: the server never
+// sees a private key. Certificates are signed by an Issuer that cmd adapts
+// from package ca; this package never imports ca, RADIUS or HTTP code.
+//
+// Every change is appended to an audit log in the same transaction as the
+// change. Each row's hash covers its fields and the previous row's hash, and
+// the audit_head table anchors the last row, so VerifyAudit finds an edited,
+// deleted, reordered or truncated log. An attacker who can rewrite the whole
+// database can rewrite the chain too: export AuditHead's hash off the box
+// (logs, backups) to anchor it externally.
+//
+// Times are stored as UTC unix nanoseconds and the SQL avoids
+// SQLite-only functions so a PostgreSQL backend can follow.
+package vouchers

@@ -1,0 +1,266 @@
+package vouchers
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// CodeAlphabet is the set of characters in voucher codes: digits and
+// capital letters without look-alikes (no 0/O, 1/I/L, 2/Z, 5/S, 8/B).
+// 25 symbols carry about 4.6 bits each.
+const CodeAlphabet = "34679ACDEFGHJKMNPQRTUVWXY"
+
+const (
+	groupLen      = 4 // characters per group; the first group is the selector
+	minCodeGroups = 3 // selector + at least 8 secret characters (~37 bits)
+	maxCodeGroups = 8
+)
+
+// NormaliseCode turns what a guest typed into the canonical compact form
+// of a voucher code: upper case, without dashes or spaces. It rejects
+// characters outside CodeAlphabet and lengths that cannot be a code.
+func NormaliseCode(code string) (string, error) {
+	if len(code) > 2*groupLen*maxCodeGroups {
+		return "", errors.New("vouchers: voucher code is too long")
+	}
+	var b strings.Builder
+	b.Grow(len(code))
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case c == '-' || c == ' ' || c == '\t':
+			continue
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		if strings.IndexByte(CodeAlphabet, c) < 0 {
+			return "", fmt.Errorf("vouchers: voucher code contains %q; codes use only %s", rune(code[i]), CodeAlphabet)
+		}
+		b.WriteByte(c)
+	}
+	n := b.Len()
+	if n%groupLen != 0 || n < minCodeGroups*groupLen || n > maxCodeGroups*groupLen {
+		return "", fmt.Errorf("vouchers: voucher code has %d characters; expected groups of %d, %d to %d groups",
+			n, groupLen, minCodeGroups, maxCodeGroups)
+	}
+	return b.String(), nil
+}
+
+// FormatCode writes a compact code in dashed groups: K7QXM4TR9PCW → K7QX-M4TR-9PCW.
+func FormatCode(compact string) string {
+	var b strings.Builder
+	for i := 0; i < len(compact); i += groupLen {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		b.WriteString(compact[i:min(i+groupLen, len(compact))])
+	}
+	return b.String()
+}
+
+// splitCode returns the public selector and the secret verifier of code.
+func splitCode(code string) (selector, verifier string, err error) {
+	c, err := NormaliseCode(code)
+	if err != nil {
+		return "", "", err
+	}
+	return c[:groupLen], c[groupLen:], nil
+}
+
+// verifierHash is what the database keeps of a voucher's secret. The
+// verifier has at least 37 bits from crypto randomness and guessing is
+// capped by MaxFailedTries, so a fast hash is enough.
+func verifierHash(selector, verifier string) string {
+	h := sha256.Sum256([]byte("keycard voucher v1\x00" + selector + "\x00" + verifier))
+	return hex.EncodeToString(h[:])
+}
+
+// newCode draws groups*4 characters uniformly from CodeAlphabet.
+func newCode(r io.Reader, groups int) (string, error) {
+	const n = byte(len(CodeAlphabet))
+	const limit = 256 - 256%int(n) // reject bytes above the largest multiple of n
+	out := make([]byte, 0, groups*groupLen)
+	buf := make([]byte, 32)
+	for len(out) < cap(out) {
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", fmt.Errorf("vouchers: voucher randomness: %w", err)
+		}
+		for _, b := range buf {
+			if int(b) < limit && len(out) < cap(out) {
+				out = append(out, CodeAlphabet[b%n])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// issueVoucher gives stayID a fresh code, replacing its old voucher (and
+// its failed tries). A selector still held by a live stay is never reused;
+// one held by a stay that is over is taken over.
+func (s *Store) issueVoucher(ctx context.Context, tx *sql.Tx, stayID int64, now time.Time) (string, error) {
+	for range 32 {
+		code, err := newCode(s.rand, s.groups)
+		if err != nil {
+			return "", err
+		}
+		selector, verifier := code[:groupLen], code[groupLen:]
+		var holder int64
+		var checkOut int64
+		var ended sql.NullInt64
+		err = tx.QueryRowContext(ctx,
+			`SELECT v.stay_id, s.check_out, s.ended_at FROM vouchers v JOIN stays s ON s.id = v.stay_id WHERE v.selector = ?`,
+			selector).Scan(&holder, &checkOut, &ended)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return "", fmt.Errorf("vouchers: issue voucher: %w", err)
+		case holder != stayID && !ended.Valid && checkOut > dbTime(now):
+			continue // a live stay's selector: draw again
+		default:
+			if _, err := tx.ExecContext(ctx, `DELETE FROM vouchers WHERE selector = ?`, selector); err != nil {
+				return "", fmt.Errorf("vouchers: issue voucher: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO vouchers (stay_id, selector, verifier_hash, failed_tries, locked_at, issued_at)
+			 VALUES (?, ?, ?, 0, NULL, ?)
+			 ON CONFLICT (stay_id) DO UPDATE SET selector = excluded.selector,
+			   verifier_hash = excluded.verifier_hash, failed_tries = 0, locked_at = NULL,
+			   issued_at = excluded.issued_at`,
+			stayID, selector, verifierHash(selector, verifier), dbTime(now)); err != nil {
+			return "", fmt.Errorf("vouchers: issue voucher: %w", err)
+		}
+		return FormatCode(code), nil
+	}
+	return "", errors.New("vouchers: issue voucher: no free selector after 32 draws; raise vouchers.code_groups or check the randomness source")
+}
+
+// ReissueVoucher gives a live stay a new voucher code: the old code stops
+// working at once and the failed-try count (and any lock) is cleared.
+// Devices already enrolled are not affected.
+func (s *Store) ReissueVoucher(ctx context.Context, by Actor, stayID int64) (string, error) {
+	if err := checkActor(by); err != nil {
+		return "", err
+	}
+	now := s.now()
+	var code string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.stay(ctx, tx, stayID)
+		if err != nil {
+			return err
+		}
+		if st.Over(now) {
+			return fmt.Errorf("%w: stay %d is over; no new voucher", ErrStayEnded, stayID)
+		}
+		if code, err = s.issueVoucher(ctx, tx, stayID, now); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, by, now, "voucher.reissue", stayRef(stayID), "previous code invalidated, failed tries reset")
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("voucher reissued", "stay", stayID, "by", by.Name)
+	return code, nil
+}
+
+// Redeem enrols a guest's device with a voucher code. It fails with
+// ErrVoucherInvalid (malformed, unknown or wrong code — one message for
+// all), ErrVoucherLocked, ErrStayEnded, ErrDeviceCap, or an ErrInvalid
+// error for a bad key or CSR. A wrong code for a known voucher counts a
+// failed try; MaxFailedTries of them lock the voucher until staff reissue
+// it. A stay that has not started yet may be redeemed: the guest enrols in
+// the lobby and Authorize admits the device from check-in.
+func (s *Store) Redeem(ctx context.Context, by Actor, code string, e Enrolment) (Device, *x509.Certificate, error) {
+	if err := checkActor(by); err != nil {
+		return Device{}, nil, err
+	}
+	key, err := e.publicKey()
+	if err != nil {
+		return Device{}, nil, err
+	}
+	selector, verifier, err := splitCode(code)
+	if err != nil {
+		return Device{}, nil, ErrVoucherInvalid
+	}
+	now := s.now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Device{}, nil, fmt.Errorf("vouchers: begin: %w", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	var stayID int64
+	var stored string
+	var tries int
+	err = tx.QueryRowContext(ctx, `SELECT stay_id, verifier_hash, failed_tries FROM vouchers WHERE selector = ?`,
+		selector).Scan(&stayID, &stored, &tries)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Device{}, nil, ErrVoucherInvalid
+	}
+	if err != nil {
+		return Device{}, nil, fmt.Errorf("vouchers: redeem: %w", err)
+	}
+	if tries >= s.maxTries {
+		return Device{}, nil, ErrVoucherLocked
+	}
+	if subtle.ConstantTimeCompare([]byte(verifierHash(selector, verifier)), []byte(stored)) != 1 {
+		return Device{}, nil, s.failedTry(ctx, tx, by, stayID, tries+1, now)
+	}
+	if tries > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE vouchers SET failed_tries = 0 WHERE stay_id = ?`, stayID); err != nil {
+			return Device{}, nil, fmt.Errorf("vouchers: redeem: %w", err)
+		}
+	}
+	st, err := s.stay(ctx, tx, stayID)
+	if err != nil {
+		return Device{}, nil, err
+	}
+	d, cert, err := s.enrol(ctx, tx, by, st, key, e, now, "voucher")
+	if err != nil {
+		return Device{}, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Device{}, nil, fmt.Errorf("vouchers: commit: %w", err)
+	}
+	s.log.Info("device enrolled", "stay", st.ID, "device", d.ID, "serial", d.Serial, "via", "voucher", "by", by.Name, "from", by.Source)
+	return d, cert, nil
+}
+
+// failedTry counts a wrong code against the voucher of stayID, locks it at
+// MaxFailedTries, commits, and returns the error for the guest.
+func (s *Store) failedTry(ctx context.Context, tx *sql.Tx, by Actor, stayID int64, tries int, now time.Time) error {
+	locked := tries >= s.maxTries
+	var lockedAt any
+	if locked {
+		lockedAt = dbTime(now)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE vouchers SET failed_tries = ?, locked_at = ? WHERE stay_id = ?`,
+		tries, lockedAt, stayID); err != nil {
+		return fmt.Errorf("vouchers: redeem: %w", err)
+	}
+	if locked {
+		if err := s.appendAudit(ctx, tx, by, now, "voucher.lock", stayRef(stayID),
+			fmt.Sprintf("locked after %d wrong codes", tries)); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("vouchers: commit: %w", err)
+	}
+	if locked {
+		s.log.Warn("voucher locked", "stay", stayID, "tries", tries, "from", by.Source)
+		return fmt.Errorf("%w (%w)", ErrVoucherInvalid, ErrVoucherLocked)
+	}
+	s.log.Info("wrong voucher code", "stay", stayID, "tries", tries, "from", by.Source)
+	return ErrVoucherInvalid
+}
