@@ -1,0 +1,53 @@
+package eaptls
+
+import "crypto/tls"
+
+// Defaults for the zero values of Config.
+const (
+	DefaultFragmentSize = 1000
+	DefaultMaxRounds    = 50
+	minFragmentSize     = 64 // floor when a small Framed-MTU shrinks fragments
+)
+
+// Config is shared by the sessions of one server; it must not be modified
+// while sessions use it.
+type Config struct {
+	// TLS is the server's TLS configuration: certificate, ClientAuth =
+	// RequireAndVerifyClientCert, ClientCAs, versions, curves, session
+	// tickets, and the VerifyConnection callback that applies the caller's
+	// policy (it runs on resumed handshakes too).
+	TLS *tls.Config
+	// FragmentSize is the most TLS bytes sent in one EAP-TLS request; a
+	// smaller Framed-MTU lowers it. 0 means DefaultFragmentSize.
+	FragmentSize int
+	// MaxMessageSize caps a reassembled TLS message from the peer. 0 means
+	// DefaultMaxMessageSize.
+	MaxMessageSize int
+	// MaxRounds caps the EAP round trips of one conversation, the
+	// Response/Identity included. 0 means DefaultMaxRounds.
+	MaxRounds int
+}
+
+// fragmentSize is the TLS data per packet for a given Framed-MTU (0 =
+// unknown): min(FragmentSize, framedMTU − overhead), no smaller than 64
+// bytes unless FragmentSize itself is.
+func (c *Config) fragmentSize(framedMTU int) int {
+	size := c.FragmentSize
+	if size <= 0 {
+		size = DefaultFragmentSize
+	}
+	size = min(size, maxPacketLen-tlsOverhead)
+	if framedMTU > 0 {
+		if m := max(framedMTU-tlsOverhead, minFragmentSize); m < size {
+			size = m
+		}
+	}
+	return size
+}
+
+func (c *Config) maxRounds() int {
+	if c.MaxRounds > 0 {
+		return c.MaxRounds
+	}
+	return DefaultMaxRounds
+}
