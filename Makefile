@@ -1,0 +1,49 @@
+# Keycard's front door. `make help` lists the targets.
+GO      ?= go
+BIN     := bin/keycard
+CONFIG  ?= configs/keycard.dev.yaml
+DATA    ?= data
+FUZZTIME ?= 15s
+
+.PHONY: help build run test test-unit test-interop bench fuzz lint deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+build: ## build bin/keycard
+	$(GO) build -o $(BIN) ./cmd/keycard
+
+# The dev passphrase is random per checkout, kept in data/ (mode 0600), never
+# in the YAML.
+$(DATA)/ca-passphrase:
+	@mkdir -p -m 700 $(DATA)
+	@umask 077; head -c 24 /dev/urandom | base64 > $@
+
+run: build $(DATA)/ca-passphrase ## run Keycard with the dev config: CA, demo stay and voucher on first start
+	./$(BIN) --config $(CONFIG) serve --demo
+
+deps: ## install the real peers the tests use (eapol_test, FreeRADIUS, radclient)
+	./scripts/deps.sh
+	$(GO) mod download
+
+test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test and FreeRADIUS
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -timeout 20m ./eaptls/... ./radiusd/...
+
+bench: deps build ## Keycard vs FreeRADIUS on the same certificates and load (table for the README)
+	./bench/run.sh ./$(BIN)
+
+fuzz: ## run each fuzz target for $(FUZZTIME)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...
+
+clean: ## remove the binary (the data folder is kept: it holds the CA)
+	rm -rf bin

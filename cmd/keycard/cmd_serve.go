@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
+
+	"keycard/ca"
+	"keycard/radiusd"
+	"keycard/vouchers"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the RADIUS server (and metrics) until SIGTERM or Ctrl-C",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "demo", Usage: "first set up a try-out: CA if missing, a loopback NAS, a demo stay with its voucher printed"},
+		},
+		Action: withEnv(true, func(c *cli.Context, e *env) error {
+			ctx := c.Context
+			if c.Bool("demo") {
+				if err := setUpDemo(ctx, e); err != nil {
+					return fmt.Errorf("demo set-up: %w", err)
+				}
+			}
+			return serve(ctx, e)
+		}),
+	}
+}
+
+// serve wires the packages together and runs until ctx is done.
+func serve(ctx context.Context, e *env) error {
+	a, err := e.ca(ctx)
+	if err != nil {
+		return err
+	}
+	serverCert, err := a.ServerCertificate(ctx, e.cfg.CA.RADIUSServerName, e.cfg.CA.ServerLifetime.Duration)
+	if err != nil {
+		return err
+	}
+	vs, err := e.vouchers(ctx, true)
+	if err != nil {
+		return err
+	}
+	nas, err := e.nas(ctx, vs)
+	if err != nil {
+		return err
+	}
+	if err := nas.Reload(ctx); err != nil {
+		return err
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	roots, _ := a.Pools()
+	minVersion, maxVersion := e.cfg.RADIUS.TLSVersions()
+	r := e.cfg.RADIUS
+	server, err := radiusd.New(radiusd.Config{
+		AuthListen:          r.AuthListen,
+		FragmentSize:        r.FragmentSize,
+		MaxMessageSize:      r.MaxMessageSize,
+		MaxRounds:           r.MaxRounds,
+		TLSMinVersion:       minVersion,
+		TLSMaxVersion:       maxVersion,
+		Curves:              r.CurveIDs(),
+		SessionResumption:   r.SessionResumption,
+		RejectDelay:         rejectDelay(r.RejectDelay.Duration),
+		AcctInterimInterval: r.AcctInterimInterval.Duration,
+		ReplyCacheSize:      r.ReplyCacheSize,
+		ReplyCacheTTL:       r.ReplyCacheTTL.Duration,
+		EAPSessions:         r.EAPSessions,
+		EAPTimeout:          r.EAPTimeout.Duration,
+		Workers:             r.Workers,
+	}, radiusd.Deps{
+		NAS:               nas,
+		Authorizer:        vs,
+		ServerCertificate: serverCert,
+		ClientCAs:         roots,
+		Logger:            e.log,
+		Registry:          registry,
+		Now:               e.now,
+	})
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return server.ListenAndServe(gctx) })
+	var metrics *http.Server
+	if addr := e.cfg.Metrics.Listen; addr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+		metrics = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := metrics.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("metrics on %s: %w", addr, err)
+			}
+			return nil
+		})
+	}
+	e.log.Info("keycard serving", "radius", e.cfg.RADIUS.AuthListen, "metrics", e.cfg.Metrics.Listen,
+		"server_name", e.cfg.CA.RADIUSServerName)
+	g.Go(func() error {
+		<-gctx.Done()
+		// Finish in-flight requests, then close; bounded so a stuck peer
+		// cannot hold shutdown forever.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var errs []error
+		errs = append(errs, server.Shutdown(sctx))
+		if metrics != nil {
+			errs = append(errs, metrics.Shutdown(sctx))
+		}
+		return errors.Join(errs...)
+	})
+	err = g.Wait()
+	e.log.Info("keycard stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// rejectDelay maps the config's "0s" (no delay) to radiusd's "negative
+// means none"; radiusd reads zero as "use the default".
+func rejectDelay(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// demoSecret is the loopback NAS secret of the try-out set-up; it is
+// printed, and only ever valid for 127.0.0.1.
+const demoSecret = "keycard-demo-secret"
+
+// setUpDemo prepares a try-out on a fresh data folder: a CA (when there is
+// none), a NAS for loopback, and a demo stay whose voucher is printed.
+func setUpDemo(ctx context.Context, e *env) error {
+	w := e.out
+	if _, err := e.ca(ctx); errors.Is(err, ca.ErrNotInitialised) {
+		pass, err := e.passphrase()
+		if err != nil {
+			return err
+		}
+		a, err := ca.Init(ctx, e.cfg.CA.Dir, pass, ca.InitOptions{
+			Organization:         e.cfg.CA.Organization,
+			RootLifetime:         e.cfg.CA.RootLifetime.Duration,
+			IntermediateLifetime: e.cfg.CA.IntermediateLifetime.Duration,
+		})
+		if err != nil {
+			return err
+		}
+		e.authority = a
+		line(w, "Created a CA in %s (its keys are encrypted with the CA passphrase).", e.cfg.CA.Dir)
+	} else if err != nil {
+		return err
+	}
+	vs, err := e.vouchers(ctx, true)
+	if err != nil {
+		return err
+	}
+	nas, err := e.nas(ctx, vs)
+	if err != nil {
+		return err
+	}
+	list, err := nas.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		if _, err := nas.Add(ctx, vouchers.Actor{Name: "system:demo", Source: "cli"}, radiusd.NAS{
+			Name: "demo-loopback", Network: mustPrefix("127.0.0.1/32"), Secret: []byte(demoSecret),
+			DASPort: 3799,
+		}); err != nil {
+			return err
+		}
+		line(w, "Added NAS demo-loopback for 127.0.0.1 with shared secret %q.", demoSecret)
+	}
+	now := e.now()
+	stay, code, err := vs.CreateStay(ctx, vouchers.Actor{Name: "system:demo", Source: "cli"}, vouchers.NewStay{
+		Room: "101", GuestName: "Demo Guest", CheckIn: now, CheckOut: now.Add(24 * time.Hour), MaxDevices: 4, Policy: "standard",
+	})
+	if err != nil {
+		return err
+	}
+	printDemo(w, e, stay, code)
+	return nil
+}
+
+func printDemo(w io.Writer, e *env, stay vouchers.Stay, code string) {
+	line(w, "")
+	line(w, "  Demo stay %d: %s, room %s, until %s", stay.ID, stay.GuestName, stay.Room, when(stay.CheckOut))
+	line(w, "  Voucher code: %s", code)
+	line(w, "  Portal: %s (the guest portal is not built yet; enrol with: keycard device enrol --stay %d --out DIR)", e.cfg.Portal.URL, stay.ID)
+	line(w, "  RADIUS: %v, NAS secret %q; metrics: http://%s/metrics", e.cfg.RADIUS.AuthListen, demoSecret, e.cfg.Metrics.Listen)
+	line(w, "  Press Ctrl-C to stop.")
+	line(w, "")
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"keycard/ca"
+	"keycard/configs"
+	"keycard/internal/secretbox"
+	"keycard/internal/store"
+	"keycard/radiusd"
+	"keycard/vouchers"
+)
+
+// env is what one command invocation has open: the config, the database and,
+// on demand, the CA and the stores built on them. Close releases it all.
+type env struct {
+	cfg  *configs.Config
+	db   *sql.DB
+	now  func() time.Time
+	log  *slog.Logger
+	out  io.Writer
+	json bool
+	by   vouchers.Actor
+
+	authority *ca.Authority
+	box       *secretbox.Box
+}
+
+// owners are the packages that own tables, in migration order.
+var owners = []struct {
+	name    string
+	migrate func(context.Context, *sql.DB) error
+	check   func(context.Context, *sql.DB) error
+}{
+	{"vouchers", vouchers.Migrate, vouchers.Check},
+	{"radiusd", radiusd.Migrate, radiusd.Check},
+}
+
+// openEnv loads the config and opens the database. With migrate set it
+// brings the schema up to date (serve, ca init); otherwise it refuses a
+// schema that is behind, naming the command that fixes it.
+func openEnv(c *cli.Context, migrate bool) (*env, error) {
+	path := c.String("config")
+	if path == "" {
+		return nil, errors.New("no config file: pass --config FILE or set KEYCARD_CONFIG (configs/keycard.dev.yaml for a try-out)")
+	}
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{
+		cfg:  cfg,
+		now:  time.Now,
+		out:  c.App.Writer,
+		json: c.Bool("json"),
+		by:   vouchers.Actor{Name: actorName(c), Source: "cli"},
+	}
+	e.log = newLogger(cfg.Log, c.App.ErrWriter)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", cfg.DataDir, err)
+	}
+	db, err := store.Open(c.Context, cfg.Database.Path)
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	for _, o := range owners {
+		if migrate {
+			err = o.migrate(c.Context, db)
+		} else {
+			err = o.check(c.Context, db)
+			if errors.Is(err, store.ErrBehind) {
+				if v, _ := store.Version(c.Context, db, o.name); v == 0 {
+					// A brand-new database: set it up rather than send the
+					// admin to another command first.
+					err = o.migrate(c.Context, db)
+				}
+			}
+		}
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *env) Close() error {
+	if e.db != nil {
+		return e.db.Close()
+	}
+	return nil
+}
+
+// actorName is who the audit log says acted: --as, else the OS user.
+func actorName(c *cli.Context) string {
+	if as := c.String("as"); as != "" {
+		return as
+	}
+	if u, err := user.Current(); err == nil {
+		return "admin:" + u.Username
+	}
+	return "admin"
+}
+
+// passphrase reads the CA passphrase from the environment or file the config
+// names; never from the YAML itself.
+func (e *env) passphrase() ([]byte, error) {
+	return e.cfg.CA.Passphrase()
+}
+
+// ca opens the CA, decrypting its keys.
+func (e *env) ca(ctx context.Context) (*ca.Authority, error) {
+	if e.authority != nil {
+		return e.authority, nil
+	}
+	pass, err := e.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	a, err := ca.Open(ctx, e.cfg.CA.Dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	e.authority = a
+	return a, nil
+}
+
+// secrets opens the box that seals NAS shared secrets.
+func (e *env) secrets() (*secretbox.Box, error) {
+	if e.box != nil {
+		return e.box, nil
+	}
+	pass, err := e.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	salt, err := secretbox.LoadOrCreateSalt(filepath.Join(e.cfg.DataDir, "secrets.salt"))
+	if err != nil {
+		return nil, err
+	}
+	box, err := secretbox.New(pass, salt)
+	if err != nil {
+		return nil, err
+	}
+	e.box = box
+	return box, nil
+}
+
+// policies turns the configured policies into the domain's.
+func (e *env) policies() map[string]vouchers.Policy {
+	out := make(map[string]vouchers.Policy, len(e.cfg.Policies))
+	for name, p := range e.cfg.Policies {
+		out[name] = vouchers.Policy{Name: name, VLAN: p.VLAN, BandwidthUpKbps: p.BandwidthUpKbps, BandwidthDownKbps: p.BandwidthDownKbps}
+	}
+	return out
+}
+
+// vouchers builds the hotel domain store. withCA opens the CA too, for the
+// commands that issue certificates or authorize them.
+func (e *env) vouchers(ctx context.Context, withCA bool) (*vouchers.Store, error) {
+	opts := vouchers.Options{
+		Policies:       e.policies(),
+		MaxFailedTries: e.cfg.Vouchers.MaxFailedTries,
+		CodeGroups:     e.cfg.Vouchers.CodeGroups,
+		Now:            e.now,
+		Logger:         e.log,
+	}
+	if withCA {
+		a, err := e.ca(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts.Issuer = issuer{a}
+		opts.Roots, opts.Intermediates = a.Pools()
+	}
+	return vouchers.New(e.db, opts)
+}
+
+// nas builds the NAS client store.
+func (e *env) nas(ctx context.Context, audit radiusd.Auditor) (*radiusd.NASStore, error) {
+	box, err := e.secrets()
+	if err != nil {
+		return nil, err
+	}
+	return radiusd.NewNASStore(e.db, box, audit), nil
+}
+
+// issuer adapts the CA to the domain's Issuer, so vouchers need not import
+// ca: the domain decides what to sign, the CA signs it.
+type issuer struct{ a *ca.Authority }
+
+func (i issuer) IssueDeviceCertificate(ctx context.Context, req vouchers.CertificateRequest) (*x509.Certificate, error) {
+	return i.a.IssueDevice(ctx, ca.DeviceRequest{
+		PublicKey:  req.PublicKey,
+		CommonName: req.CommonName,
+		URIs:       req.URIs,
+		NotAfter:   req.NotAfter,
+	})
+}
+
+func newLogger(cfg configs.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
