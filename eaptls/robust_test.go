@@ -193,7 +193,7 @@ func TestSessionHalfOpenMemory(t *testing.T) {
 func TestSessionCloseStopsGoroutines(t *testing.T) {
 	p := newTestPKI(t)
 	cfg := &eaptls.Config{TLS: p.serverTLS(tls.VersionTLS12, tls.VersionTLS13)}
-	before := runtime.NumGoroutine()
+	before := settledGoroutines()
 	const n = 50
 	sessions := make([]*eaptls.Session, n)
 	for i := range sessions {
@@ -225,6 +225,23 @@ func TestSessionCloseStopsGoroutines(t *testing.T) {
 		}
 	}
 	waitGoroutines(t, before)
+}
+
+// settledGoroutines counts goroutines once those of earlier tests (sessions
+// left to the garbage collector, peers) have ended, so that counts taken
+// in this test are not thrown off by others ending meanwhile.
+func settledGoroutines() int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 100; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return m
+		}
+		n = m
+	}
+	return n
 }
 
 func waitGoroutines(t *testing.T, want int) {
