@@ -111,7 +111,6 @@ ca:
   radius_server_name: $server_name
 radius:
   auth_listen: ["127.0.0.1:$kport"]
-  acct_listen: []
 metrics:
   listen: ""
 log:

@@ -80,11 +80,30 @@ func (p *tlsPolicy) configFor(c *conversation) *tls.Config {
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return p.verify(c, cs) }
 	if p.tickets != nil {
 		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			d, _ := c.result()
-			return p.tickets.wrap(d, ss)
+			return p.tickets.wrap(p.sessionEnd(c, cs), ss)
 		}
 	}
 	return cfg
+}
+
+// sessionEnd is when a session issued now must stop resuming: the end of
+// the stay as decided in this handshake. On a resumed TLS 1.3 handshake
+// crypto/tls issues the new ticket before VerifyConnection has run, so
+// then the end is the certificate's NotAfter, which Keycard sets to the
+// stay's check-out (VerifyConnection still asks the stay policy at every
+// resumption, so an early checkout refuses the session all the same).
+// The zero time means "do not resume".
+func (p *tlsPolicy) sessionEnd(c *conversation, cs tls.ConnectionState) time.Time {
+	if d, _ := c.result(); d != nil {
+		if !d.Allowed {
+			return time.Time{}
+		}
+		return p.now().Add(d.Remaining)
+	}
+	if len(cs.PeerCertificates) > 0 {
+		return cs.PeerCertificates[0].NotAfter
+	}
+	return time.Time{}
 }
 
 // verify applies the stay policy to the peer's leaf certificate: on a full

@@ -460,6 +460,15 @@ func TestResumedSessionIsCheckedAgainstTheStay(t *testing.T) {
 			} else {
 				t.Logf("rounds: full %d, resumed %d", fullRounds, resumedRounds)
 			}
+			// A resumed session hands out a ticket that resumes again, so a
+			// guest roaming all day keeps the cheap path.
+			again := eaptlstest.NewPeer(cfg, 300)
+			if x, err := n.authenticate(again); err != nil || x.resp.Code != radius.CodeAccessAccept {
+				t.Fatalf("third: %v %v", x.resp.Code, err)
+			}
+			if !again.ConnectionState().DidResume {
+				t.Error("a session resumed from a resumed session's ticket did not resume")
+			}
 			// The guest checked out: the resumed session must be refused too.
 			f.auth.SetDecide(func(*x509.Certificate, time.Time) (vouchers.Decision, error) {
 				return vouchers.Decision{Reason: vouchers.ReasonStayEnded}, nil
@@ -469,8 +478,8 @@ func TestResumedSessionIsCheckedAgainstTheStay(t *testing.T) {
 			if x.resp.Code != radius.CodeAccessReject || !errors.Is(err, eaptlstest.ErrFailure) {
 				t.Fatalf("after checkout: %v %v", x.resp.Code, err)
 			}
-			if got := f.auth.Calls(); got != 3 {
-				t.Errorf("Authorizer called %d times, want 3 (full and resumed handshakes alike)", got)
+			if got := f.auth.Calls(); got != 4 {
+				t.Errorf("Authorizer called %d times, want 4 (full and resumed handshakes alike)", got)
 			}
 		})
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
-
-	"keycard/vouchers"
 )
 
 // ticketHandleSize is the length of the session ticket a device holds.
@@ -35,7 +33,7 @@ type ticketStore struct {
 
 type ticket struct {
 	state    []byte    // tls.SessionState.Bytes()
-	notAfter time.Time // the stay's end (or the certificate's) as decided at issue
+	notAfter time.Time // the stay's end (or the certificate's), at most maxTicketAge away
 }
 
 func newTicketStore(size int, now func() time.Time, rand io.Reader) *ticketStore {
@@ -49,26 +47,25 @@ func newTicketStore(size int, now func() time.Time, rand io.Reader) *ticketStore
 	}
 }
 
-// wrap stores a session of an authorized device and returns its handle.
-func (t *ticketStore) wrap(d *vouchers.Decision, ss *tls.SessionState) ([]byte, error) {
-	if d == nil || !d.Allowed {
-		// No decision means nothing to bind the session to: hand out a
-		// handle that resumes nothing.
-		var h [ticketHandleSize]byte
-		if _, err := io.ReadFull(t.rand, h[:]); err != nil {
-			return nil, fmt.Errorf("radiusd: session ticket: %w", err)
-		}
+// wrap stores a session that may resume until notAfter (never more than
+// maxTicketAge) and returns its handle. A zero notAfter gets a handle that
+// resumes nothing.
+func (t *ticketStore) wrap(notAfter time.Time, ss *tls.SessionState) ([]byte, error) {
+	var h [ticketHandleSize]byte
+	if _, err := io.ReadFull(t.rand, h[:]); err != nil {
+		return nil, fmt.Errorf("radiusd: session ticket: %w", err)
+	}
+	if notAfter.IsZero() || !t.now().Before(notAfter) {
 		return h[:], nil
+	}
+	if limit := t.now().Add(maxTicketAge); notAfter.After(limit) {
+		notAfter = limit
 	}
 	state, err := ss.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("radiusd: session ticket: %w", err)
 	}
-	var h [ticketHandleSize]byte
-	if _, err := io.ReadFull(t.rand, h[:]); err != nil {
-		return nil, fmt.Errorf("radiusd: session ticket: %w", err)
-	}
-	t.sessions.Add(h, ticket{state: state, notAfter: t.now().Add(d.Remaining)})
+	t.sessions.Add(h, ticket{state: state, notAfter: notAfter})
 	return h[:], nil
 }
 

@@ -7,7 +7,7 @@ need=()
 command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 command -v freeradius >/dev/null 2>&1 || need+=(freeradius)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
