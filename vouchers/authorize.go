@@ -75,11 +75,7 @@ func (s *Store) Authorize(ctx context.Context, cert *x509.Certificate, now time.
 	var before int
 	dest := append(dr.dest(), sr.dest()...)
 	dest = append(dest, &before)
-	err := s.db.QueryRowContext(ctx,
-		`SELECT `+deviceColumns+`, `+stayColumns+`,
-		   (SELECT COUNT(*) FROM devices p WHERE p.stay_id = d.stay_id AND p.revoked_at IS NULL AND p.id < d.id)
-		 FROM devices d JOIN stays s ON s.id = d.stay_id
-		 WHERE d.serial = ?`, SerialHex(cert)).Scan(dest...)
+	err := s.authorizeQuery.row(ctx, s.db, SerialHex(cert)).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Decision{Reason: ReasonUnknownDevice}, nil
 	}
@@ -139,7 +135,10 @@ func (s *Store) verifyChain(cert *x509.Certificate, now time.Time) Reason {
 		}
 		return ReasonNotClientCertificate
 	}
-	_, err := cert.Verify(x509.VerifyOptions{
+	if s.chains.valid(cert, now) {
+		return ReasonOK
+	}
+	chains, err := cert.Verify(x509.VerifyOptions{
 		Roots:         s.roots,
 		Intermediates: s.inters,
 		CurrentTime:   now,
@@ -148,6 +147,7 @@ func (s *Store) verifyChain(cert *x509.Certificate, now time.Time) Reason {
 	if err != nil {
 		return chainReason(cert, now, err)
 	}
+	s.chains.add(chains[0])
 	return ReasonOK
 }
 

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/url"
+	"sync"
 	"time"
 
 	"keycard/internal/store"
@@ -109,6 +110,9 @@ type Store struct {
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
+
+	chains         *verifiedChains
+	authorizeQuery preparedQuery
 }
 
 // New returns a Store on db, whose tables Migrate has created.
@@ -127,6 +131,11 @@ func New(db *sql.DB, opts Options) (*Store, error) {
 		now:      opts.Now,
 		rand:     opts.Rand,
 		log:      opts.Logger,
+		chains:   newVerifiedChains(),
+		authorizeQuery: preparedQuery{query: `SELECT ` + deviceColumns + `, ` + stayColumns + `,
+		   (SELECT COUNT(*) FROM devices p WHERE p.stay_id = d.stay_id AND p.revoked_at IS NULL AND p.id < d.id)
+		 FROM devices d JOIN stays s ON s.id = d.stay_id
+		 WHERE d.serial = ?`},
 	}
 	for name, p := range opts.Policies {
 		if name == "" {
@@ -164,6 +173,48 @@ func New(db *sql.DB, opts Options) (*Store, error) {
 func (s *Store) Policy(name string) (Policy, bool) {
 	p, ok := s.policies[name]
 	return p, ok
+}
+
+// Close releases the prepared statements. The database stays open: it
+// belongs to the caller.
+func (s *Store) Close() error {
+	return s.authorizeQuery.close()
+}
+
+// preparedQuery is a statement on the per-authentication path, prepared
+// once on first use (parsing the SQL each time showed in profiles).
+type preparedQuery struct {
+	query string
+	mu    sync.Mutex
+	stmt  *sql.Stmt
+}
+
+func (q *preparedQuery) row(ctx context.Context, db *sql.DB, args ...any) *sql.Row {
+	q.mu.Lock()
+	stmt := q.stmt
+	if stmt == nil {
+		var err error
+		if stmt, err = db.PrepareContext(ctx, q.query); err != nil {
+			q.mu.Unlock()
+			// The error (a missing table, a closed database) surfaces
+			// from the plain query.
+			return db.QueryRowContext(ctx, q.query, args...)
+		}
+		q.stmt = stmt
+	}
+	q.mu.Unlock()
+	return stmt.QueryRowContext(ctx, args...)
+}
+
+func (q *preparedQuery) close() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stmt == nil {
+		return nil
+	}
+	err := q.stmt.Close()
+	q.stmt = nil
+	return err
 }
 
 // queryer is what *sql.DB and *sql.Tx share.

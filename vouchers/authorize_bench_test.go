@@ -1,0 +1,53 @@
+package vouchers
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"keycard/internal/store"
+)
+
+// BenchmarkAuthorize measures the per-authentication policy check on a
+// file database (as served, WAL): a first sight of a certificate verifies
+// its chain, a device seen before only pays the lookup.
+func BenchmarkAuthorize(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		cached bool
+	}{{"first sight", false}, {"seen before", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newFixture(b)
+			db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "keycard.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if err := Migrate(context.Background(), db); err != nil {
+				b.Fatal(err)
+			}
+			roots, inters := f.ca.pools()
+			s, err := New(db, Options{Policies: testPolicies, Issuer: f.issuer, Roots: roots, Intermediates: inters, Now: f.clock.Now})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			f.s = s
+			_, code := f.stay(b, NewStay{Room: "301", MaxDevices: 5})
+			_, cert := f.redeem(b, code)
+			now := t0.Add(time.Hour)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if !tc.cached {
+					s.chains = newVerifiedChains()
+				}
+				d, err := s.Authorize(ctx, cert, now)
+				if err != nil || !d.Allowed {
+					b.Fatalf("%v %v", d.Reason, err)
+				}
+			}
+		})
+	}
+}
