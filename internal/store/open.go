@@ -11,6 +11,10 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
+// maxConns bounds the pool: SQLite has one writer at a time anyway, and
+// readers in WAL mode do not block it.
+const maxConns = 16
+
 // Open opens (creating if needed) the SQLite database at path with WAL
 // journaling, foreign keys on and a busy timeout, and checks that it answers.
 // Use ":memory:" only in tests; each connection would see its own database,
@@ -40,6 +44,13 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	}
 	if memory {
 		db.SetMaxOpenConns(1)
+	} else {
+		// Every authentication reads the database from one of the RADIUS
+		// workers. database/sql keeps only two idle connections by default,
+		// so under load it would open and close SQLite connections (and
+		// re-prepare statements) all the time; keep enough for the workers.
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(maxConns)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
