@@ -14,6 +14,8 @@
 #   --dir    folder for the configuration, log and session cache; created,
 #            and must not hold anything else you care about
 #   --threads  worker threads (default 2: this runs on small machines)
+#   --no-cache  turn the TLS session cache off (no resumption, and no
+#            session files written to disk on every authentication)
 #   --debug  run with -X (full debug to stdout) instead of a log file
 #   --check-only  write the configuration, check it (-C), and exit
 #
@@ -24,7 +26,7 @@ set -euo pipefail
 
 die() { echo "freeradius.sh: $*" >&2; exit 2; }
 
-dir="" port="" secret="" cert="" chain="" key="" ca="" threads=2 debug=0 check=0
+dir="" port="" secret="" cert="" chain="" key="" ca="" threads=2 debug=0 check=0 cache=yes
 while (($#)); do
 	case "$1" in
 	--dir) dir=$2; shift 2 ;;
@@ -36,6 +38,7 @@ while (($#)); do
 	--ca) ca=$2; shift 2 ;;
 	--threads) threads=$2; shift 2 ;;
 	--debug) debug=1; shift ;;
+	--no-cache) cache=no; shift ;;
 	--check-only) check=1; shift ;;
 	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
 	*) die "unknown argument $1" ;;
@@ -148,7 +151,7 @@ modules {
 			ecdh_curve = "X25519:prime256v1"
 			check_crl = no
 			cache {
-				enable = yes
+				enable = $cache
 				lifetime = 1
 				name = "bench"
 				persist_dir = "$dir/tlscache"

@@ -97,6 +97,8 @@ secret=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 24)
 server_name=radius.bench.keycard.test
 kport=$(freeport) && fport=$(freeport) || exit
 while [[ $fport == "$kport" ]]; do fport=$(freeport) || exit; done
+fport2=$(freeport) || exit
+while [[ $fport2 == "$kport" || $fport2 == "$fport" ]]; do fport2=$(freeport) || exit; done
 
 # --- Keycard: config, CA, NAS, a stay and its device ---
 export KEYCARD_CA_PASSPHRASE
@@ -131,11 +133,19 @@ kc ca export-server --out "$tmp/server" --json >"$tmp/export-server.json"
 kpid=$!
 pids+=("$kpid")
 
+# Two FreeRADIUS instances, each in its best set-up for the rows it runs:
+# full handshakes without the TLS session cache (with it, FreeRADIUS writes
+# session files to disk on every authentication), resumption with it.
 "$here/freeradius.sh" --dir "$tmp/freeradius" --port "$fport" --secret "$secret" \
 	--cert "$tmp/server/server.crt" --key "$tmp/server/server.key" --ca "$tmp/server/ca.pem" \
 	--threads "$threads" >"$tmp/freeradius.out" 2>&1 &
 fpid=$!
 pids+=("$fpid")
+"$here/freeradius.sh" --dir "$tmp/freeradius-nocache" --port "$fport2" --secret "$secret" \
+	--cert "$tmp/server/server.crt" --key "$tmp/server/server.key" --ca "$tmp/server/ca.pem" \
+	--threads "$threads" --no-cache >"$tmp/freeradius-nocache.out" 2>&1 &
+f2pid=$!
+pids+=("$f2pid")
 
 # bench SERVER-PORT EXTRA-ARGS... runs keycard bench and prints its JSON.
 bench() {
@@ -162,6 +172,7 @@ wait_ready() {
 }
 wait_ready keycard "$kpid" "$kport"
 wait_ready freeradius "$fpid" "$fport" --allow-late-message-authenticator
+wait_ready freeradius-nocache "$f2pid" "$fport2" --allow-late-message-authenticator
 
 # cputicks PID: utime+stime of the process (all threads), in clock ticks.
 cputicks() {
@@ -206,7 +217,11 @@ for m in "${modes[@]}"; do
 	mode=${m%%|*}
 	read -r -a args <<<"${m#*|}"
 	measure keycard "$kpid" "$kport" "$mode" "${args[@]}"
-	measure freeradius "$fpid" "$fport" "$mode" "${args[@]}" --allow-late-message-authenticator
+	if [[ $mode == resumed* ]]; then
+		measure freeradius "$fpid" "$fport" "$mode" "${args[@]}" --allow-late-message-authenticator
+	else
+		measure freeradius "$f2pid" "$fport2" "$mode" "${args[@]}" --allow-late-message-authenticator
+	fi
 done
 
 # --- the table ---
@@ -235,3 +250,4 @@ echo
 echo "CPU ms/auth is server utime+stime over the measured run (clock ticks of $((1000 / clk)) ms) divided by successful authentications;"
 echo "auths/s and p99 also depend on the load generator, which shares the machine's cores with the server under test."
 echo "FreeRADIUS 3.2.1 resumes no TLS 1.2 session from Go clients (tickets off) and about every other TLS 1.3 one; see the resumed column."
+echo "FreeRADIUS runs full handshakes with its TLS session cache off and the resumed row with it on (persist_dir), each its better set-up."
