@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -762,5 +763,37 @@ func TestDuplicateInProgressIsNotRunTwice(t *testing.T) {
 	// Once answered, the same retransmission gets the cached Accept.
 	if _, again, err := n.client.Exchange(x.raw, testSecret); err != nil || !bytes.Equal(again, x.wire) {
 		t.Errorf("retransmission after the answer: %v", err)
+	}
+}
+
+// TestHalfOpenConversationIsCheap starts many EAP conversations that never
+// send a ClientHello (the cost a device flooding EAP starts imposes) and
+// measures the server's heap per conversation, reply cache included.
+func TestHalfOpenConversationIsCheap(t *testing.T) {
+	const n = 2000
+	f := newFixture(t, radiusd.Config{EAPSessions: 2 * n, ReplyCacheSize: 2 * n})
+	c := f.client()
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for i := range n {
+		d := &nas{t: t, client: c, station: fmt.Sprintf("02-00-00-%02x-%02x-%02x", i>>16, (i>>8)&0xff, i&0xff)}
+		x, err := d.send(d.request([]byte{2, 0, 0, 6, 1, 'x'}))
+		if err != nil || x.resp.Code != radius.CodeAccessChallenge {
+			t.Fatalf("start %d: %v %v", i, x.resp.Code, err)
+		}
+	}
+	if got := f.metric("keycard_radius_eap_sessions"); got != n {
+		t.Fatalf("%v conversations in flight, want %d", got, n)
+	}
+	after := heap()
+	per := float64(after-min(before, after)) / n
+	t.Logf("half-open EAP conversation: %.0f bytes of heap each (reply cache included)", per)
+	if per > 16*1024 {
+		t.Errorf("a half-open conversation costs %.0f bytes; the goal is at most 16 KiB", per)
 	}
 }

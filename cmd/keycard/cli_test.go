@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"keycard/ca"
+	"keycard/internal/store"
 )
 
 func TestCLIStayRoundTrip(t *testing.T) {
@@ -173,4 +179,102 @@ func TestCLIDeviceEnrolAndBackup(t *testing.T) {
 	if len(list) != 1 || list[0].ID != stay.ID {
 		t.Errorf("the backup does not hold the stay: %+v", list)
 	}
+}
+
+// An admin with database access who edits or deletes a row of the audit
+// log is found out by `keycard audit verify`.
+func TestCLIAuditVerifyFindsTampering(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql, want string
+	}{
+		{"edited row", `UPDATE audit_log SET actor = 'someone-else' WHERE action = 'stay.extend'`, "changed"},
+		{"deleted row", `DELETE FROM audit_log WHERE action = 'stay.extend'`, "missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.run("ca", "init")
+			var stay createdStay
+			h.runJSON(&stay, "stay", "create", "--room", "9", "--guest", "Barbara Liskov", "--check-out", "1d")
+			id := strconv.FormatInt(stay.ID, 10)
+			h.run("stay", "extend", "--check-out", "3d", id)
+			h.run("stay", "end", id)
+			h.run("audit", "verify")
+
+			db, err := store.Open(context.Background(), filepath.Join(h.dir, "data", "keycard.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(tc.sql); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			_, err = h.try("audit", "verify")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("audit verify after an %s: %v, want an error saying %q", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
+// `keycard ca crl` lists revoked devices, signed by the issuing CA.
+func TestCLICRL(t *testing.T) {
+	h := newHarness(t)
+	h.run("ca", "init")
+	var stay createdStay
+	h.runJSON(&stay, "stay", "create", "--room", "5", "--guest", "Ken Thompson", "--check-out", "1d")
+	kept := h.enrol(stay.ID)
+	lost := h.enrol(stay.ID)
+	h.run("device", "revoke", "--reason", "lost in the lobby", strconv.FormatInt(lost.Device.ID, 10))
+	out := filepath.Join(h.dir, "revoked.crl")
+	h.run("ca", "crl", "--out", out)
+
+	crl := readCRL(t, out)
+	a, err := ca.Open(context.Background(), filepath.Join(h.dir, "data", "ca"), []byte(testPassphrase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := crl.CheckSignatureFrom(a.Intermediate()); err != nil {
+		t.Fatalf("CRL signature: %v", err)
+	}
+	serials := map[string]bool{}
+	for _, e := range crl.RevokedCertificateEntries {
+		serials[e.SerialNumber.Text(16)] = true
+	}
+	if !serials[certSerial(t, lost.Files.Certificate)] {
+		t.Errorf("the revoked device is not on the CRL")
+	}
+	if serials[certSerial(t, kept.Files.Certificate)] {
+		t.Errorf("a device in good standing is on the CRL")
+	}
+}
+
+func readCRL(t *testing.T, path string) *x509.RevocationList {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "X509 CRL" {
+		t.Fatalf("%s is not a PEM CRL", path)
+	}
+	crl, err := x509.ParseRevocationList(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crl
+}
+
+func certSerial(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.SerialNumber.Text(16)
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +29,7 @@ type harness struct {
 	dir     string
 	config  string
 	port    int
+	metrics string // host:port of /metrics
 	secret  string
 	logs    *syncBuffer
 	stopped chan error
@@ -37,7 +40,8 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	t.Setenv("KEYCARD_TEST_PASSPHRASE", testPassphrase)
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "keycard.yaml"), port: freeUDPPort(t), secret: "interop-shared-secret", logs: &syncBuffer{}}
+	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "keycard.yaml"), port: freeUDPPort(t),
+		metrics: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), secret: "interop-shared-secret", logs: &syncBuffer{}}
 	cfg := fmt.Sprintf(`data_dir: %s/data
 ca:
   passphrase_env: KEYCARD_TEST_PASSPHRASE
@@ -46,14 +50,14 @@ radius:
   auth_listen: ["127.0.0.1:%d"]
   reject_delay: 0s
 metrics:
-  listen: ""
+  listen: %s
 log:
   level: debug
   format: json
 policies:
   standard: {}
   premium: {vlan: 20, bandwidth_up_kbps: 10000, bandwidth_down_kbps: 50000}
-`, dir, h.port)
+`, dir, h.port, h.metrics)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +162,31 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// scrape reads keycard's Prometheus metrics.
+func (h *harness) scrape() string {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.metrics + "/metrics")
+	if err != nil {
+		h.t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(b)
 }
 
 func freeUDPPort(t *testing.T) int {

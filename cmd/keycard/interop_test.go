@@ -189,6 +189,15 @@ func TestEAPOLRejected(t *testing.T) {
 			})
 		}
 	}
+	// Each refusal is counted by reason for the admin's dashboards: two
+	// (TLS 1.2 and 1.3) of each.
+	metrics := h.scrape()
+	for _, tc := range cases {
+		want := fmt.Sprintf(`keycard_radius_auth_total{reason=%q,result="reject"} 2`, tc.reason)
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 func TestRADIUSDropsUnauthenticated(t *testing.T) {
@@ -211,6 +220,14 @@ func TestRADIUSDropsUnauthenticated(t *testing.T) {
 			t.Errorf("an Access-Request without Message-Authenticator was answered; want silence (err=%v)\n%s", err, out)
 		}
 	})
+	// Silence is not blindness: each drop is counted by its cause.
+	metrics := h.scrape()
+	for _, cause := range []string{"bad_message_authenticator", "missing_message_authenticator"} {
+		re := regexp.MustCompile(fmt.Sprintf(`keycard_radius_dropped_total\{cause=%q\} ([1-9][0-9]*)`, cause))
+		if !re.MatchString(metrics) {
+			t.Errorf("drops with cause %s are not counted", cause)
+		}
+	}
 }
 
 func files(e enrolled) [3]string {
