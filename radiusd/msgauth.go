@@ -133,9 +133,9 @@ func packetLength(pkt []byte) (int, error) {
 	n := int(binary.BigEndian.Uint16(pkt[2:4]))
 	switch {
 	case n < headerLen:
-		return 0, fmt.Errorf("Length %d is under 20", n)
+		return 0, fmt.Errorf("radiusd: packet length %d is under 20", n)
 	case n > radius.MaxPacketLength:
-		return 0, fmt.Errorf("Length %d is over %d", n, radius.MaxPacketLength)
+		return 0, fmt.Errorf("radiusd: packet length %d is over %d", n, radius.MaxPacketLength)
 	case n > len(pkt):
 		return 0, shortPacket(len(pkt))
 	}

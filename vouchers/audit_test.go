@@ -151,11 +151,11 @@ func TestAuditTxRollsBackWithTheChange(t *testing.T) {
 func TestEveryChangeIsAudited(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	st, code := f.stay(t, NewStay{})
+	st, _ := f.stay(t, NewStay{})
 	if _, err := f.s.ExtendStay(ctx, f.staff, st.ID, st.CheckOut.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	code, _ = f.s.ReissueVoucher(ctx, f.staff, st.ID)
+	code, _ := f.s.ReissueVoucher(ctx, f.staff, st.ID)
 	d, _ := f.redeem(t, code)
 	f.s.RevokeDevice(ctx, f.staff, d.ID, "lost")
 	f.s.EndStay(ctx, f.staff, st.ID)
