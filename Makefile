@@ -4,6 +4,7 @@ BIN     := bin/keycard
 CONFIG  ?= configs/keycard.dev.yaml
 DATA    ?= data
 FUZZTIME ?= 15s
+BENCH_COUNT ?= 3000
 
 .PHONY: help build run test test-unit test-interop bench fuzz lint deps clean
 
@@ -31,8 +32,9 @@ test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test and
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m ./eaptls/... ./radiusd/...
 
-bench: deps build ## Keycard vs FreeRADIUS on the same certificates and load (table for the README)
-	./bench/run.sh ./$(BIN)
+bench: deps build ## Go benchmarks, then Keycard vs FreeRADIUS on the same certificates and load (the README's table)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./eaptls/ ./vouchers/
+	./bench/run.sh ./$(BIN) --count $(BENCH_COUNT)
 
 fuzz: ## run each fuzz target for $(FUZZTIME)
 	@set -e; for pkg in $$($(GO) list ./...); do \

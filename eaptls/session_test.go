@@ -14,13 +14,13 @@ import (
 )
 
 // converse runs a whole conversation between a server session and a peer.
-func converse(t *testing.T, cfg *eaptls.Config, peer *eaptlstest.Peer, mtu int) (eaptls.Result, error) {
+func converse(t testing.TB, cfg *eaptls.Config, peer *eaptlstest.Peer, mtu int) (eaptls.Result, error) {
 	t.Helper()
 	return converseTap(t, cfg, peer, mtu, nil)
 }
 
 // converseTap is converse, calling tap with each packet the server sends.
-func converseTap(t *testing.T, cfg *eaptls.Config, peer *eaptlstest.Peer, mtu int, tap func([]byte)) (eaptls.Result, error) {
+func converseTap(t testing.TB, cfg *eaptls.Config, peer *eaptlstest.Peer, mtu int, tap func([]byte)) (eaptls.Result, error) {
 	t.Helper()
 	s := eaptls.NewSession(cfg)
 	defer s.Close()
