@@ -23,11 +23,11 @@ $(DATA)/ca-passphrase:
 run: build $(DATA)/ca-passphrase ## run Keycard with the dev config: CA, demo stay and voucher on first start
 	./$(BIN) --config $(CONFIG) serve --demo
 
-deps: ## install the real peers the tests use (eapol_test, FreeRADIUS, radclient)
+deps: ## install the real peers the tests use (eapol_test, FreeRADIUS, radclient, hostapd, wpa_supplicant)
 	./scripts/deps.sh
 	$(GO) mod download
 
-test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test and FreeRADIUS
+test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test, hostapd + wpa_supplicant and FreeRADIUS
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m ./eaptls/... ./radiusd/...

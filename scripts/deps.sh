@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive: wpa_supplicant's eapol_test,
-# FreeRADIUS (the benchmark peer) and radclient. Debian packages only.
+# FreeRADIUS (the benchmark peer), radclient, and hostapd + wpa_supplicant
+# on a veth pair (ip from iproute2). Debian packages only.
 # Does nothing when they are all present; needs root (CI runs as root).
 set -euo pipefail
 need=()
@@ -8,6 +9,9 @@ command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 command -v freeradius >/dev/null 2>&1 || need+=(freeradius)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v hostapd >/dev/null 2>&1 || need+=(hostapd)
+command -v wpa_supplicant >/dev/null 2>&1 || need+=(wpasupplicant)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
