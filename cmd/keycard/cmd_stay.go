@@ -157,8 +157,23 @@ func stayCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					devices, err := vs.Devices(c.Context, id)
+					if err != nil {
+						return err
+					}
 					return e.emit(viewStay(stay), func(w io.Writer) {
 						line(w, "Stay %d now ends %s.", stay.ID, when(stay.CheckOut))
+						// A certificate cannot be lengthened: its end is signed
+						// into it, and its key lives on the device.
+						n := 0
+						for _, d := range devices {
+							if d.RevokedAt == nil {
+								n++
+							}
+						}
+						if n > 0 {
+							line(w, "Its %d enrolled device(s) keep certificates ending at the old check-out; enrol them again to use the extra time.", n)
+						}
 					})
 				}),
 			},
