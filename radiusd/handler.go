@@ -18,6 +18,7 @@ type request struct {
 	raw      []byte    // as received
 	received time.Time // monotonic, for latency
 	nas      NAS
+	key      *secretKey     // nas.Secret, ready for HMAC-MD5
 	packet   *radius.Packet // parsed; raw trimmed to its Length
 }
 
@@ -64,7 +65,7 @@ func (s *Server) withNAS(next handler) handler {
 		if !ok {
 			return drop(dropUnknownNAS, nil)
 		}
-		r.nas = nas
+		r.nas, r.key = nas, s.secrets.get(nas.Secret)
 		return next.serveRADIUS(w, r)
 	})
 }
@@ -104,7 +105,7 @@ func (s *Server) withParse(next handler) handler {
 // with EAP-Message (RFC 3579), and from a NAS that requires it.
 func (s *Server) withMessageAuthenticator(next handler) handler {
 	return handlerFunc(func(w responseWriter, r *request) error {
-		err := checkMessageAuthenticator(r.raw, r.nas.Secret)
+		err := checkMessageAuthenticator(r.raw, r.key)
 		switch {
 		case err == nil:
 		case errors.Is(err, errNoMsgAuth):
@@ -141,7 +142,7 @@ func (s *Server) serveStatus(w responseWriter, r *request) error {
 
 // respond encodes resp as the answer to r and hands it to w.
 func (s *Server) respond(w responseWriter, r *request, resp *radius.Packet, delay time.Duration) error {
-	b, err := encodeResponse(resp, r.packet, r.nas.Secret)
+	b, err := encodeResponse(resp, r.packet, r.key)
 	if err != nil {
 		return drop(dropInternal, err)
 	}

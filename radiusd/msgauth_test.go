@@ -2,13 +2,17 @@ package radiusd
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
 )
 
 // RFC 2865 section 7.1: a NAS at 192.168.1.16 sends user "nemo" with
@@ -87,7 +91,7 @@ func TestCheckMessageAuthenticator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkMessageAuthenticator(tt.pkt, []byte(tt.secret))
+			err := checkMessageAuthenticator(tt.pkt, newSecretKey([]byte(tt.secret)))
 			if !errors.Is(err, tt.want) {
 				t.Errorf("checkMessageAuthenticator = %v, want %v", err, tt.want)
 			}
@@ -107,7 +111,7 @@ func TestEncodeResponseMessageAuthenticatorFirst(t *testing.T) {
 	// A stray Message-Authenticator from the handler must not survive.
 	resp.Add(msgAuthType, make(radius.Attribute, 16))
 
-	b, err := encodeResponse(resp, req, []byte(rfc2865Secret))
+	b, err := encodeResponse(resp, req, newSecretKey([]byte(rfc2865Secret)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +130,7 @@ func TestEncodeResponseEchoesProxyState(t *testing.T) {
 	rfc2865.ProxyState_Add(req, []byte("second"))
 	resp := req.Response(radius.CodeAccessReject)
 	rfc2865.ReplyMessage_AddString(resp, "no")
-	b, err := encodeResponse(resp, req, req.Secret)
+	b, err := encodeResponse(resp, req, newSecretKey(req.Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,5 +148,76 @@ func TestEncodeResponseEchoesProxyState(t *testing.T) {
 	}
 	if got, _ := rfc2865.ProxyState_Gets(p); len(got) != 2 || string(got[0]) != "first" || string(got[1]) != "second" {
 		t.Errorf("Proxy-State = %q, want [first second]", got)
+	}
+}
+
+// TestSecretKeyReuse checks that a pooled HMAC, reset between packets and
+// shared by goroutines, computes what a fresh hmac.New computes, and that
+// secretKeys keeps one key per secret.
+func TestSecretKeyReuse(t *testing.T) {
+	keys := newSecretKeys()
+	secrets := [][]byte{[]byte("first-shared-secret-0123"), []byte("second-shared-secret-456")}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				secret := secrets[(g+i)%2]
+				pkt := make([]byte, headerLen+2+msgAuthLen+i)
+				for j := range pkt {
+					pkt[j] = byte(i + j)
+				}
+				const at = headerLen + 2
+				got := keys.get(secret).messageAuthenticator(pkt, at, pkt[4:headerLen])
+				mac := hmac.New(md5.New, secret)
+				mac.Write(pkt[:at])
+				mac.Write(make([]byte, msgAuthLen))
+				mac.Write(pkt[at+msgAuthLen:])
+				if want := mac.Sum(nil); !bytes.Equal(got[:], want) {
+					t.Errorf("goroutine %d packet %d: %x, want %x", g, i, got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if keys.get(secrets[0]) != keys.get(bytes.Clone(secrets[0])) || len(keys.keys) != 2 {
+		t.Errorf("%d keys for 2 secrets", len(keys.keys))
+	}
+}
+
+// BenchmarkMessageAuthenticator is the per-packet authenticator work of one
+// EAP-TLS round trip with 1000-byte fragments: check the request's
+// Message-Authenticator, then encode the Access-Challenge.
+func BenchmarkMessageAuthenticator(b *testing.B) {
+	secret := []byte("lobby-shared-secret-0123456789")
+	req := radius.New(radius.CodeAccessRequest, secret)
+	rfc2869.EAPMessage_Set(req, make([]byte, 1010))
+	rfc2869.MessageAuthenticator_Set(req, make([]byte, msgAuthLen))
+	raw, err := req.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := newSecretKey(secret)
+	at, err := findMessageAuthenticator(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mac := key.messageAuthenticator(raw, at, raw[4:headerLen])
+	copy(raw[at:], mac[:])
+	if req, err = radius.Parse(raw, secret); err != nil {
+		b.Fatal(err)
+	}
+	resp := req.Response(radius.CodeAccessChallenge)
+	rfc2869.EAPMessage_Set(resp, make([]byte, 1010))
+	keys := newSecretKeys()
+	b.ReportAllocs()
+	for b.Loop() {
+		key := keys.get(secret)
+		if err := checkMessageAuthenticator(raw, key); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := encodeResponse(resp, req, key); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

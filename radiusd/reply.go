@@ -110,7 +110,7 @@ func (s *Server) reject(w responseWriter, r *request, eapOut []byte, o outcome) 
 // finish encodes the final answer, records the decision, then sends: the
 // log line and the metrics exist before the NAS can see the answer.
 func (s *Server) finish(w responseWriter, r *request, resp *radius.Packet, delay time.Duration, result string, o outcome) error {
-	b, err := encodeResponse(resp, r.packet, r.nas.Secret)
+	b, err := encodeResponse(resp, r.packet, r.key)
 	if err != nil {
 		return s.logAndDrop(r, o, err)
 	}

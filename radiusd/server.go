@@ -40,6 +40,7 @@ type Server struct {
 	policy        *tlsPolicy
 	conversations *conversations
 	replies       *replyCache
+	secrets       *secretKeys
 	handler       handler // the auth-port pipeline
 	accessRequest handler // behind the reply cache
 
@@ -84,6 +85,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		logger:  deps.Logger,
 		drops:   newDropLog(deps.Logger, deps.Now),
 		replies: newReplyCache(cfg.ReplyCacheSize, cfg.ReplyCacheTTL),
+		secrets: newSecretKeys(),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		delayed: newDelayedSends(),

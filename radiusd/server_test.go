@@ -38,7 +38,7 @@ var testSecret = []byte("lobby-shared-secret-0123456789")
 // fixture is a running server on 127.0.0.1:0 with one NAS (the test
 // itself), a fake Authorizer and a throwaway PKI, at a fixed time.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	now    time.Time
 	pki    *radiustest.PKI
 	auth   *radiustest.Authorizer
@@ -84,7 +84,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newFixture(t *testing.T, cfg radiusd.Config) *fixture {
+func newFixture(t testing.TB, cfg radiusd.Config) *fixture {
 	t.Helper()
 	f := &fixture{t: t, now: time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC), auth: &radiustest.Authorizer{},
 		reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
@@ -199,7 +199,7 @@ type exchange struct {
 // nas plays the access point for one device: it wraps the peer's EAP
 // packets in Access-Requests and unwraps the answers.
 type nas struct {
-	t          *testing.T
+	t          testing.TB
 	client     *radiustest.Client
 	station    string
 	proxyState []byte
