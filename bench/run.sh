@@ -99,6 +99,8 @@ kport=$(freeport) && fport=$(freeport) || exit
 while [[ $fport == "$kport" ]]; do fport=$(freeport) || exit; done
 fport2=$(freeport) || exit
 while [[ $fport2 == "$kport" || $fport2 == "$fport" ]]; do fport2=$(freeport) || exit; done
+pqport=$(freeport) || exit
+while [[ $pqport == "$kport" || $pqport == "$fport" || $pqport == "$fport2" ]]; do pqport=$(freeport) || exit; done
 
 # --- Keycard: config, CA, NAS, a stay and its device ---
 export KEYCARD_CA_PASSPHRASE
@@ -119,6 +121,11 @@ log:
   level: warn
   format: text
 YAML
+# A second Keycard on the same data folder that prefers the hybrid
+# post-quantum key exchange (Go's client offers it first): its ClientHello
+# key share spans two EAP fragments and the server pays for ML-KEM.
+pqcfg=$tmp/keycard-pq.yaml
+sed -e "s/127.0.0.1:$kport/127.0.0.1:$pqport/" -e 's/^radius:$/radius:\n  curves: [X25519MLKEM768, X25519, P-256]/' "$cfg" >"$pqcfg"
 kc() { "$keycard" --config "$cfg" "$@"; }
 echo "run.sh: setting up Keycard in $tmp" >&2
 kc ca init >"$tmp/ca-init.out"
@@ -132,6 +139,9 @@ kc ca export-server --out "$tmp/server" --json >"$tmp/export-server.json"
 "$keycard" --config "$cfg" serve >"$tmp/keycard.log" 2>&1 &
 kpid=$!
 pids+=("$kpid")
+"$keycard" --config "$pqcfg" serve >"$tmp/keycard-pq.log" 2>&1 &
+pqpid=$!
+pids+=("$pqpid")
 
 # Two FreeRADIUS instances, each in its best set-up for the rows it runs:
 # full handshakes without the TLS session cache (with it, FreeRADIUS writes
@@ -171,6 +181,7 @@ wait_ready() {
 	die "$name does not authenticate after 20 s; see $tmp"
 }
 wait_ready keycard "$kpid" "$kport"
+wait_ready keycard-pq "$pqpid" "$pqport"
 wait_ready freeradius "$fpid" "$fport" --allow-late-message-authenticator
 wait_ready freeradius-nocache "$f2pid" "$fport2" --allow-late-message-authenticator
 
@@ -223,6 +234,8 @@ for m in "${modes[@]}"; do
 		measure freeradius "$f2pid" "$fport2" "$mode" "${args[@]}" --allow-late-message-authenticator
 	fi
 done
+# Keycard only: FreeRADIUS 3.2.1 (OpenSSL 3.0) has no ML-KEM.
+measure keycard "$pqpid" "$pqport" "full TLS 1.3, X25519MLKEM768" --tls 1.3
 
 # --- the table ---
 echo
