@@ -1,0 +1,9 @@
+// Package secretbox seals small secrets (NAS shared secrets) for storage in
+// the database, with a key derived from the operator's passphrase.
+//
+// The key is argon2id(passphrase, salt); the salt is a random file kept in the
+// data folder beside the CA, so a copied database alone reveals nothing.
+// Each sealed value is AES-256-GCM with a random nonce, bound to a context
+// string (for example "nas:ap-lobby") so a sealed value cannot be moved to
+// another row.
+package secretbox
