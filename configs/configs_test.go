@@ -228,7 +228,7 @@ func TestValidateNamesEachBadField(t *testing.T) {
 		{"portal url scheme", `portal: {url: "ftp://wifi.hotel.example/"}`, `portal.url: "ftp://wifi.hotel.example/" must start with http:// or https://`},
 		{"log level", "log: {level: verbose}", `log.level: unknown level "verbose"; use debug, info, warn or error`},
 		{"log format", "log: {format: xml}", `log.format: unknown format "xml"; use text or json`},
-		{"code groups", "vouchers: {code_groups: 1}", `vouchers.code_groups: 1 is too small; use 2 to 8`},
+		{"code groups", "vouchers: {code_groups: 2}", `vouchers.code_groups: 2 is too small; use 3 to 8`},
 		{"max tries", "vouchers: {max_failed_tries: -3}", `vouchers.max_failed_tries: -3 is too small; use 1 to 1000`},
 	}
 	for _, tt := range tests {

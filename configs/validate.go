@@ -150,7 +150,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.Portal.validate(v)
 	v.intRange("vouchers.max_failed_tries", c.Vouchers.MaxFailedTries, 1, 1000)
-	v.intRange("vouchers.code_groups", c.Vouchers.CodeGroups, 2, 8)
+	v.intRange("vouchers.code_groups", c.Vouchers.CodeGroups, 3, 8)
 	c.validatePolicies(v)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

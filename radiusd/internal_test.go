@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"log/slog"
 	"math/big"
@@ -128,7 +129,9 @@ func TestDropLogRateLimit(t *testing.T) {
 
 type nopAuditor struct{}
 
-func (nopAuditor) Audit(context.Context, vouchers.Actor, string, string, string) error { return nil }
+func (nopAuditor) AuditTx(context.Context, *sql.Tx, vouchers.Actor, string, string, string) error {
+	return nil
+}
 
 func TestNASStoreSeesOtherProcess(t *testing.T) {
 	ctx := context.Background()

@@ -47,9 +47,10 @@ func Check(ctx context.Context, db *sql.DB) error {
 	return store.Check(ctx, db, migrationOwner, migrations())
 }
 
-// An Auditor records who changed what; *vouchers.Store is one.
+// An Auditor records who changed what, in the caller's transaction so that
+// a change and its audit entry commit together; *vouchers.Store is one.
 type Auditor interface {
-	Audit(ctx context.Context, by vouchers.Actor, action, subject, detail string) error
+	AuditTx(ctx context.Context, tx *sql.Tx, by vouchers.Actor, action, subject, detail string) error
 }
 
 // NASStore keeps the NAS clients in the database and a snapshot of them in
@@ -99,6 +100,19 @@ func (s *NASStore) log() *slog.Logger {
 
 func sealContext(name string) string { return "nas:" + name }
 
+// inTx runs fn in one transaction, committing when it returns nil.
+func (s *NASStore) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
 // Add stores a new NAS. When n.Secret is empty a random secret of
 // GeneratedSecretLength printable characters is generated; the returned NAS
 // carries the secret, which the caller shows once. A NAS with the same name
@@ -123,35 +137,36 @@ func (s *NASStore) Add(ctx context.Context, by vouchers.Actor, n NAS) (NAS, erro
 	}
 	n.CreatedAt = s.now().UTC().Truncate(time.Second)
 
-	var dup int
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM nas WHERE name = ? OR network = ?`,
-		n.Name, n.Network.String()).Scan(&dup)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var dup int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM nas WHERE name = ? OR network = ?`,
+			n.Name, n.Network.String()).Scan(&dup)
+		if err != nil {
+			return err
+		}
+		if dup > 0 {
+			return fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO nas (name, network, secret_sealed, das_port, require_message_authenticator, created_at)
+			 VALUES (?, ?, ?, ?, ?, ?)`,
+			n.Name, n.Network.String(), sealed, n.DASPort, !n.AllowMissingMessageAuthenticator, n.CreatedAt.Format(time.RFC3339))
+		if err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
+			}
+			return err
+		}
+		if n.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		return s.audit.AuditTx(ctx, tx, by, "nas.add", "nas:"+n.Name, auditDetail(n))
+	})
+	if errors.Is(err, ErrDuplicateNAS) {
+		return NAS{}, err
+	}
 	if err != nil {
 		return NAS{}, fmt.Errorf("radiusd: add NAS %s: %w", n.Name, err)
-	}
-	if dup > 0 {
-		return NAS{}, fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
-	}
-	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO nas (name, network, secret_sealed, das_port, require_message_authenticator, created_at)
-		 VALUES (?, ?, ?, ?, ?, ?)`,
-		n.Name, n.Network.String(), sealed, n.DASPort, !n.AllowMissingMessageAuthenticator, n.CreatedAt.Format(time.RFC3339))
-	if err != nil {
-		if strings.Contains(err.Error(), "UNIQUE") {
-			return NAS{}, fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
-		}
-		return NAS{}, fmt.Errorf("radiusd: add NAS %s: %w", n.Name, err)
-	}
-	if n.ID, err = res.LastInsertId(); err != nil {
-		return NAS{}, fmt.Errorf("radiusd: add NAS %s: %w", n.Name, err)
-	}
-	// The audit entry goes in after the row: SQLite has one writer, and the
-	// auditor writes on its own connection. If it fails, the row goes too.
-	if err := s.audit.Audit(ctx, by, "nas.add", "nas:"+n.Name, auditDetail(n)); err != nil {
-		if _, derr := s.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM nas WHERE id = ?`, n.ID); derr != nil {
-			err = errors.Join(err, derr)
-		}
-		return NAS{}, fmt.Errorf("radiusd: add NAS %s: audit: %w", n.Name, err)
 	}
 	if n.AllowMissingMessageAuthenticator {
 		s.log().Warn("radiusd: NAS added WITHOUT requiring Message-Authenticator; it is exposed to BlastRADIUS (CVE-2024-3596) forgeries",
@@ -176,19 +191,25 @@ func (s *NASStore) Remove(ctx context.Context, by vouchers.Actor, name string) e
 	if s.audit == nil {
 		return errors.New("radiusd: NAS store has no auditor")
 	}
-	var network string
-	err := s.db.QueryRowContext(ctx, `SELECT network FROM nas WHERE name = ?`, name).Scan(&network)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %q", ErrUnknownNAS, name)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var network string
+		err := tx.QueryRowContext(ctx, `SELECT network FROM nas WHERE name = ?`, name).Scan(&network)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: %q", ErrUnknownNAS, name)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM nas WHERE name = ?`, name); err != nil {
+			return err
+		}
+		return s.audit.AuditTx(ctx, tx, by, "nas.remove", "nas:"+name, network)
+	})
+	if errors.Is(err, ErrUnknownNAS) {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("radiusd: remove NAS %s: %w", name, err)
-	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM nas WHERE name = ?`, name); err != nil {
-		return fmt.Errorf("radiusd: remove NAS %s: %w", name, err)
-	}
-	if err := s.audit.Audit(ctx, by, "nas.remove", "nas:"+name, network); err != nil {
-		return fmt.Errorf("radiusd: NAS %s removed but not audited: %w", name, err)
 	}
 	return s.Reload(ctx)
 }

@@ -90,6 +90,8 @@ func TestCLIBadInputChangesNothing(t *testing.T) {
 		h.runJSON(&audit, "audit", "list", "--limit", "1000")
 		return string(stays) + string(nas) + string(audit)
 	}
+	notAFolder := filepath.Join(h.dir, "a-file")
+	os.WriteFile(notAFolder, nil, 0o600)
 	before := snapshot()
 	id := strconv.FormatInt(stay.ID, 10)
 	cases := []struct {
@@ -109,6 +111,10 @@ func TestCLIBadInputChangesNothing(t *testing.T) {
 		{"host bits in CIDR", []string{"nas", "add", "--name", "bad", "--address", "10.0.0.1/24"}, "10.0.0.0/24"},
 		{"duplicate NAS name", []string{"nas", "add", "--name", "lobby", "--address", "10.30.0.0/24"}, "lobby"},
 		{"duplicate NAS network", []string{"nas", "add", "--name", "lobby2", "--address", "10.20.0.0/24"}, "10.20.0.0/24"},
+		{"NAS for every address", []string{"nas", "add", "--name", "all", "--address", "0.0.0.0/0"}, "every address"},
+		{"check-out without an hour", []string{"stay", "create", "--room", "8", "--guest", "X", "--check-out", "2031-01-02"}, "T11:00"},
+		{"revoke with the reason after the id", []string{"device", "revoke", "4242"}, "--reason"},
+		{"enrol into a file", []string{"device", "enrol", "--stay", id, "--out", filepath.Join(notAFolder, "sub")}, "--out"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

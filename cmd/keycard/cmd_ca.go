@@ -54,6 +54,9 @@ func caCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					if err := e.audit(c.Context, "ca.init", "ca", "root "+fingerprint(a.Root())+" issuing "+fingerprint(a.Intermediate())); err != nil {
+						return err
+					}
 					return e.emit(map[string]any{
 						"dir": e.cfg.CA.Dir, "root": viewCert(a.Root(), filepath.Join(e.cfg.CA.Dir, "root.crt")),
 						"intermediate": viewCert(a.Intermediate(), filepath.Join(e.cfg.CA.Dir, "intermediate.crt")),
@@ -118,6 +121,9 @@ func caCommand() *cli.Command {
 					if err := os.WriteFile(c.String("out"), pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644); err != nil {
 						return err
 					}
+					if err := e.audit(c.Context, "ca.crl", "ca", fmt.Sprintf("%d revoked, written to %s", len(list), c.String("out"))); err != nil {
+						return err
+					}
 					return e.emit(map[string]any{"file": c.String("out"), "revoked": len(list)}, func(w io.Writer) {
 						line(w, "Wrote %s with %d revoked device(s).", c.String("out"), len(list))
 					})
@@ -159,6 +165,9 @@ func caCommand() *cli.Command {
 					if err := writePEM(files["ca"], 0o644, certBlock(a.Root()), certBlock(a.Intermediate())); err != nil {
 						return err
 					}
+					if err := e.audit(c.Context, "ca.export-server", "ca", "unencrypted RADIUS server key written to "+dir); err != nil {
+						return err
+					}
 					return e.emit(files, func(w io.Writer) {
 						line(w, "Wrote %s, %s and %s (the key is NOT encrypted: delete it when done).", files["certificate"], files["key"], files["ca"])
 					})
@@ -166,6 +175,12 @@ func caCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// fingerprint is a certificate's SHA-256, in hex.
+func fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }
 
 func printCert(w io.Writer, label string, c *x509.Certificate) {

@@ -16,6 +16,7 @@ func dbCommand() *cli.Command {
 			{
 				Name:  "migrate",
 				Usage: "bring the schema up to date",
+				Flags: []cli.Flag{jsonFlag},
 				Action: withEnv(true, func(c *cli.Context, e *env) error {
 					return e.emit(map[string]string{"database": e.cfg.Database.Path, "schema": "current"}, func(w io.Writer) {
 						line(w, "Database %s is up to date.", e.cfg.Database.Path)
@@ -25,6 +26,7 @@ func dbCommand() *cli.Command {
 			{
 				Name:  "check",
 				Usage: "check the schema version and the database's integrity",
+				Flags: []cli.Flag{jsonFlag},
 				Action: withEnv(false, func(c *cli.Context, e *env) error {
 					if err := store.IntegrityCheck(c.Context, e.db); err != nil {
 						return err
@@ -45,6 +47,9 @@ func dbCommand() *cli.Command {
 					}
 					dest := c.Args().First()
 					if err := store.Backup(c.Context, e.db, dest); err != nil {
+						return err
+					}
+					if err := e.audit(c.Context, "db.backup", "db", "backup written to "+dest); err != nil {
 						return err
 					}
 					return e.emit(map[string]string{"backup": dest}, func(w io.Writer) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -52,6 +53,158 @@ func printDevices(w io.Writer, ds []vouchers.Device) {
 	}
 }
 
+// enrolDevice issues a certificate for a new device of a stay and writes
+// its key, certificate and CA files. The files are created first (so a bad
+// --out fails before anything is enrolled), the device is enrolled, and the
+// files are filled in; if that fails the device is revoked again ("enrolment
+// aborted") and the files removed, so a failed command leaves no device
+// holding a place under the stay's cap with a key nobody has.
+func enrolDevice(c *cli.Context, e *env) error {
+	dir := c.String("out")
+	files := enrolFiles{
+		Certificate: filepath.Join(dir, "device.crt"),
+		Key:         filepath.Join(dir, "device.key"),
+		CA:          filepath.Join(dir, "ca.pem"),
+	}
+	if c.Bool("p12") {
+		files.PKCS12 = filepath.Join(dir, "device.p12")
+	}
+	vs, err := e.vouchers(c.Context, true)
+	if err != nil {
+		return err
+	}
+	a, err := e.ca(c.Context)
+	if err != nil {
+		return err
+	}
+	out, err := createFiles(dir, files)
+	if err != nil {
+		return err
+	}
+	defer out.close()
+
+	// The key is made here, on the enrolling side: the store only ever sees
+	// the public half.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	device, cert, err := vs.EnrolDevice(c.Context, e.by, c.Int64("stay"), vouchers.Enrolment{
+		PublicKey: key.Public(), Platform: c.String("platform"), Label: c.String("label"),
+	})
+	if err != nil {
+		out.remove()
+		return err
+	}
+	p12Password, err := writeEnrolment(out, files, key, cert, a, c.String("p12-password"))
+	if err != nil {
+		out.remove()
+		if _, rerr := vs.RevokeDevice(c.Context, e.by, device.ID, "enrolment aborted: "+err.Error()); rerr != nil {
+			return fmt.Errorf("%w (and revoking device %d failed: %v)", err, device.ID, rerr)
+		}
+		return fmt.Errorf("%w; device %d was revoked again", err, device.ID)
+	}
+	type enrolView struct {
+		Device         deviceView `json:"device"`
+		Files          enrolFiles `json:"files"`
+		PKCS12Password string     `json:"pkcs12_password,omitempty"`
+	}
+	return e.emit(enrolView{viewDevice(device), files, p12Password}, func(w io.Writer) {
+		line(w, "Device %d enrolled for stay %d as %s, valid until %s.", device.ID, device.StayID, device.Identity, when(device.NotAfter))
+		line(w, "Wrote %s, %s, %s", files.Key, files.Certificate, files.CA)
+		if files.PKCS12 != "" {
+			line(w, "Wrote %s; its password (shown once): %s", files.PKCS12, p12Password)
+		}
+	})
+}
+
+// openFiles are enrolment files created empty, to be filled in.
+type openFiles struct {
+	byPath map[string]*os.File
+	made   []string
+}
+
+// createFiles makes dir and creates each file in it, new (O_EXCL), with the
+// key and PKCS#12 readable by the owner only.
+func createFiles(dir string, files enrolFiles) (*openFiles, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("--out: %w", err)
+	}
+	out := &openFiles{byPath: map[string]*os.File{}}
+	for path, mode := range map[string]os.FileMode{files.Certificate: 0o644, files.CA: 0o644, files.Key: 0o600, files.PKCS12: 0o600} {
+		if path == "" {
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err != nil {
+			out.remove()
+			if errors.Is(err, os.ErrExist) {
+				return nil, fmt.Errorf("%s already exists; choose another --out folder", path)
+			}
+			return nil, fmt.Errorf("--out: %w", err)
+		}
+		out.byPath[path] = f
+		out.made = append(out.made, path)
+	}
+	return out, nil
+}
+
+func (o *openFiles) close() {
+	for _, f := range o.byPath {
+		f.Close()
+	}
+}
+
+// remove deletes every file createFiles made.
+func (o *openFiles) remove() {
+	o.close()
+	for _, p := range o.made {
+		os.Remove(p)
+	}
+}
+
+// writeEnrolment fills the files in: the key, the certificate with its
+// intermediate, the root, and on request a PKCS#12 (returning its password).
+func writeEnrolment(out *openFiles, files enrolFiles, key *ecdsa.PrivateKey, cert *x509.Certificate, a *ca.Authority, p12Password string) (string, error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	writes := []struct {
+		path   string
+		blocks []*pem.Block
+	}{
+		{files.Key, []*pem.Block{{Type: "PRIVATE KEY", Bytes: keyDER}}},
+		{files.Certificate, []*pem.Block{certBlock(cert), certBlock(a.Intermediate())}},
+		{files.CA, []*pem.Block{certBlock(a.Root())}},
+	}
+	for _, w := range writes {
+		for _, b := range w.blocks {
+			if err := pem.Encode(out.byPath[w.path], b); err != nil {
+				return "", fmt.Errorf("write %s: %w", w.path, err)
+			}
+		}
+	}
+	if files.PKCS12 != "" {
+		if p12Password == "" {
+			p12Password = randomPassword()
+		}
+		p12, err := ca.PKCS12(key, cert, a.Chain(), p12Password)
+		if err != nil {
+			return "", err
+		}
+		if _, err := out.byPath[files.PKCS12].Write(p12); err != nil {
+			return "", fmt.Errorf("write %s: %w", files.PKCS12, err)
+		}
+	}
+	for _, f := range out.byPath {
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("write %s: %w", f.Name(), err)
+		}
+	}
+	return p12Password, nil
+}
+
 // enrolFiles are the paths device enrol wrote.
 type enrolFiles struct {
 	Certificate string `json:"certificate"`
@@ -78,84 +231,7 @@ func deviceCommand() *cli.Command {
 					&cli.StringFlag{Name: "p12-password", Usage: "password for device.p12 (generated and shown once when empty)"},
 					jsonFlag,
 				},
-				Action: withEnv(false, func(c *cli.Context, e *env) error {
-					dir := c.String("out")
-					files := enrolFiles{
-						Certificate: filepath.Join(dir, "device.crt"),
-						Key:         filepath.Join(dir, "device.key"),
-						CA:          filepath.Join(dir, "ca.pem"),
-					}
-					if c.Bool("p12") {
-						files.PKCS12 = filepath.Join(dir, "device.p12")
-					}
-					for _, p := range []string{files.Certificate, files.Key, files.CA, files.PKCS12} {
-						if _, err := os.Stat(p); p != "" && err == nil {
-							return fmt.Errorf("%s already exists; choose another --out folder", p)
-						}
-					}
-					vs, err := e.vouchers(c.Context, true)
-					if err != nil {
-						return err
-					}
-					// The key is made here, on the enrolling side: the store
-					// only ever sees the public half.
-					key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-					if err != nil {
-						return err
-					}
-					device, cert, err := vs.EnrolDevice(c.Context, e.by, c.Int64("stay"), vouchers.Enrolment{
-						PublicKey: key.Public(), Platform: c.String("platform"), Label: c.String("label"),
-					})
-					if err != nil {
-						return err
-					}
-					a, err := e.ca(c.Context)
-					if err != nil {
-						return err
-					}
-					if err := os.MkdirAll(dir, 0o700); err != nil {
-						return err
-					}
-					keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-					if err != nil {
-						return err
-					}
-					if err := writePEM(files.Key, 0o600, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}); err != nil {
-						return err
-					}
-					if err := writePEM(files.Certificate, 0o644, certBlock(cert), certBlock(a.Intermediate())); err != nil {
-						return err
-					}
-					if err := writePEM(files.CA, 0o644, certBlock(a.Root())); err != nil {
-						return err
-					}
-					var p12Password string
-					if files.PKCS12 != "" {
-						p12Password = c.String("p12-password")
-						if p12Password == "" {
-							p12Password = randomPassword()
-						}
-						p12, err := ca.PKCS12(key, cert, a.Chain(), p12Password)
-						if err != nil {
-							return err
-						}
-						if err := os.WriteFile(files.PKCS12, p12, 0o600); err != nil {
-							return err
-						}
-					}
-					type enrolView struct {
-						Device         deviceView `json:"device"`
-						Files          enrolFiles `json:"files"`
-						PKCS12Password string     `json:"pkcs12_password,omitempty"`
-					}
-					return e.emit(enrolView{viewDevice(device), files, p12Password}, func(w io.Writer) {
-						line(w, "Device %d enrolled for stay %d as %s, valid until %s.", device.ID, device.StayID, device.Identity, when(device.NotAfter))
-						line(w, "Wrote %s, %s, %s", files.Key, files.Certificate, files.CA)
-						if files.PKCS12 != "" {
-							line(w, "Wrote %s; its password (shown once): %s", files.PKCS12, p12Password)
-						}
-					})
-				}),
+				Action: withEnv(false, enrolDevice),
 			},
 			{
 				Name:  "list",
@@ -182,11 +258,14 @@ func deviceCommand() *cli.Command {
 				Name:      "revoke",
 				Usage:     "revoke a device: it is refused from now on",
 				ArgsUsage: "DEVICE-ID",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "reason", Required: true, Usage: "why (kept in the audit log)"}, jsonFlag},
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "reason", Usage: "why (required; kept in the audit log)"}, jsonFlag},
 				Action: withEnv(false, func(c *cli.Context, e *env) error {
 					id, err := idArg(c, "DEVICE-ID")
 					if err != nil {
 						return err
+					}
+					if c.String("reason") == "" {
+						return fmt.Errorf("device revoke: give --reason, as in: keycard device revoke --reason \"reported stolen\" %d", id)
 					}
 					vs, err := e.vouchers(c.Context, false)
 					if err != nil {

@@ -38,6 +38,9 @@ func parseNetwork(s string) (netip.Prefix, error) {
 		if p.Masked() != p {
 			return netip.Prefix{}, fmt.Errorf("--address: %q has host bits set; did you mean %s?", s, p.Masked())
 		}
+		if p.Bits() == 0 {
+			return netip.Prefix{}, fmt.Errorf("--address: %q would let every address on the internet ask; give the access points' subnet", s)
+		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -72,7 +75,7 @@ func nasCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					ns, err := e.nas(c.Context, vs)
+					ns, err := e.nas(c.Context, vs, true)
 					if err != nil {
 						return err
 					}
@@ -101,7 +104,7 @@ func nasCommand() *cli.Command {
 				Usage: "list access points (secrets are never shown)",
 				Flags: []cli.Flag{jsonFlag},
 				Action: withEnv(false, func(c *cli.Context, e *env) error {
-					ns, err := e.nas(c.Context, nil)
+					ns, err := e.nas(c.Context, nil, false)
 					if err != nil {
 						return err
 					}
@@ -129,6 +132,7 @@ func nasCommand() *cli.Command {
 				Name:      "remove",
 				Usage:     "stop answering an access point",
 				ArgsUsage: "NAME",
+				Flags:     []cli.Flag{jsonFlag},
 				Action: withEnv(false, func(c *cli.Context, e *env) error {
 					if c.NArg() != 1 {
 						return fmt.Errorf("nas remove: give exactly one NAME")
@@ -137,7 +141,7 @@ func nasCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					ns, err := e.nas(c.Context, vs)
+					ns, err := e.nas(c.Context, vs, true)
 					if err != nil {
 						return err
 					}

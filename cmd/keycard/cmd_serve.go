@@ -64,7 +64,7 @@ func serve(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	nas, err := e.nas(ctx, vs)
+	nas, err := e.nas(ctx, vs, true)
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func setUpDemo(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	nas, err := e.nas(ctx, vs)
+	nas, err := e.nas(ctx, vs, true)
 	if err != nil {
 		return err
 	}
@@ -198,9 +198,26 @@ func setUpDemo(ctx context.Context, e *env) error {
 		}
 		line(w, "Added NAS demo-loopback for 127.0.0.1 with shared secret %q.", demoSecret)
 	}
+	// A later start reuses the live demo stay (with a fresh voucher code,
+	// since only its hash is kept) rather than piling up demo stays.
+	demo := vouchers.Actor{Name: "system:demo", Source: "cli"}
+	stays, err := vs.ListStays(ctx, vouchers.StayFilter{})
+	if err != nil {
+		return err
+	}
+	for _, s := range stays {
+		if s.GuestName == demoGuest && !s.Over(e.now()) {
+			code, err := vs.ReissueVoucher(ctx, demo, s.ID)
+			if err != nil {
+				return err
+			}
+			printDemo(w, e, s, code)
+			return nil
+		}
+	}
 	now := e.now()
-	stay, code, err := vs.CreateStay(ctx, vouchers.Actor{Name: "system:demo", Source: "cli"}, vouchers.NewStay{
-		Room: "101", GuestName: "Demo Guest", CheckIn: now, CheckOut: now.Add(24 * time.Hour), MaxDevices: 4, Policy: "standard",
+	stay, code, err := vs.CreateStay(ctx, demo, vouchers.NewStay{
+		Room: "101", GuestName: demoGuest, CheckIn: now, CheckOut: now.Add(24 * time.Hour), MaxDevices: 4, Policy: "standard",
 	})
 	if err != nil {
 		return err
@@ -209,11 +226,15 @@ func setUpDemo(ctx context.Context, e *env) error {
 	return nil
 }
 
+// demoGuest names the try-out stay.
+const demoGuest = "Demo Guest"
+
 func printDemo(w io.Writer, e *env, stay vouchers.Stay, code string) {
 	line(w, "")
 	line(w, "  Demo stay %d: %s, room %s, until %s", stay.ID, stay.GuestName, stay.Room, when(stay.CheckOut))
 	line(w, "  Voucher code: %s", code)
-	line(w, "  Portal: %s (the guest portal is not built yet; enrol with: keycard device enrol --stay %d --out DIR)", e.cfg.Portal.URL, stay.ID)
+	line(w, "  Portal: %s (not built yet; enrol a device with:", e.cfg.Portal.URL)
+	line(w, "    %s --config %s device enrol --stay %d --out ./my-device )", os.Args[0], e.configPath, stay.ID)
 	line(w, "  RADIUS: %v, NAS secret %q; metrics: http://%s/metrics", e.cfg.RADIUS.AuthListen, demoSecret, e.cfg.Metrics.Listen)
 	line(w, "  Press Ctrl-C to stop.")
 	line(w, "")

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,13 +25,14 @@ import (
 // env is what one command invocation has open: the config, the database and,
 // on demand, the CA and the stores built on them. Close releases it all.
 type env struct {
-	cfg  *configs.Config
-	db   *sql.DB
-	now  func() time.Time
-	log  *slog.Logger
-	out  io.Writer
-	json bool
-	by   vouchers.Actor
+	cfg        *configs.Config
+	configPath string
+	db         *sql.DB
+	now        func() time.Time
+	log        *slog.Logger
+	out        io.Writer
+	json       bool
+	by         vouchers.Actor
 
 	authority *ca.Authority
 	box       *secretbox.Box
@@ -47,6 +47,7 @@ var owners = []struct {
 }{
 	{"vouchers", vouchers.Migrate, vouchers.Check},
 	{"radiusd", radiusd.Migrate, radiusd.Check},
+	{"secretbox", secretbox.Migrate, secretbox.Check},
 }
 
 // openEnv loads the config and opens the database. With migrate set it
@@ -62,11 +63,12 @@ func openEnv(c *cli.Context, migrate bool) (*env, error) {
 		return nil, err
 	}
 	e := &env{
-		cfg:  cfg,
-		now:  time.Now,
-		out:  c.App.Writer,
-		json: c.Bool("json"),
-		by:   vouchers.Actor{Name: actorName(c), Source: "cli"},
+		cfg:        cfg,
+		configPath: path,
+		now:        time.Now,
+		out:        c.App.Writer,
+		json:       c.Bool("json"),
+		by:         vouchers.Actor{Name: actorName(c), Source: "cli"},
 	}
 	e.log = newLogger(cfg.Log, c.App.ErrWriter)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -109,15 +111,18 @@ func (e *env) Close() error {
 	return errors.Join(errs...)
 }
 
-// actorName is who the audit log says acted: --as, else the OS user.
+// actorName is who the audit log says acted: the OS user, and the name
+// given with --as (a front-desk tool acting for a member of staff) next to
+// it rather than instead of it.
 func actorName(c *cli.Context) string {
-	if as := c.String("as"); as != "" {
-		return as
-	}
+	osUser := "admin"
 	if u, err := user.Current(); err == nil {
-		return "admin:" + u.Username
+		osUser = "admin:" + u.Username
 	}
-	return "admin"
+	if as := c.String("as"); as != "" {
+		return as + " (via " + osUser + ")"
+	}
+	return osUser
 }
 
 // passphrase reads the CA passphrase from the environment or file the config
@@ -144,7 +149,7 @@ func (e *env) ca(ctx context.Context) (*ca.Authority, error) {
 }
 
 // secrets opens the box that seals NAS shared secrets.
-func (e *env) secrets() (*secretbox.Box, error) {
+func (e *env) secrets(ctx context.Context) (*secretbox.Box, error) {
 	if e.box != nil {
 		return e.box, nil
 	}
@@ -152,7 +157,7 @@ func (e *env) secrets() (*secretbox.Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	salt, err := secretbox.LoadOrCreateSalt(filepath.Join(e.cfg.DataDir, "secrets.salt"))
+	salt, err := secretbox.Salt(ctx, e.db)
 	if err != nil {
 		return nil, err
 	}
@@ -204,11 +209,25 @@ func (e *env) vouchers(ctx context.Context, withCA bool) (*vouchers.Store, error
 	return vs, nil
 }
 
-// nas builds the NAS client store.
-func (e *env) nas(ctx context.Context, audit radiusd.Auditor) (*radiusd.NASStore, error) {
-	box, err := e.secrets()
+// audit records an admin action that no domain call records itself (CA and
+// database operations).
+func (e *env) audit(ctx context.Context, action, subject, detail string) error {
+	vs, err := e.vouchers(ctx, false)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	return vs.Audit(ctx, e.by, action, subject, detail)
+}
+
+// nas builds the NAS client store. Listing needs no secrets, and so no
+// passphrase; anything that seals or opens them does (sealing).
+func (e *env) nas(ctx context.Context, audit radiusd.Auditor, sealing bool) (*radiusd.NASStore, error) {
+	var box *secretbox.Box
+	if sealing {
+		var err error
+		if box, err = e.secrets(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return radiusd.NewNASStore(e.db, box, audit), nil
 }

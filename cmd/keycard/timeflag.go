@@ -21,10 +21,14 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	if d, err := parseDays(s); err == nil {
 		return now.Add(d), nil
 	}
-	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04"} {
 		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 			return t, nil
 		}
+	}
+	if _, err := time.Parse("2006-01-02", s); err == nil {
+		// Midnight would cut the guest's last morning: ask for the hour.
+		return time.Time{}, fmt.Errorf("%q has no time of day; write it with the hour, like %sT11:00", s, s)
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a time (2026-11-24T11:00) nor a duration from now (20s, 3h, 2d)", s)
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -71,35 +70,4 @@ func (b *Box) Open(context, sealed string) ([]byte, error) {
 		return nil, ErrOpen
 	}
 	return out, nil
-}
-
-// LoadOrCreateSalt reads the salt file at path, creating it with fresh random
-// bytes (mode 0600) when it does not exist.
-func LoadOrCreateSalt(path string) ([]byte, error) {
-	salt, err := os.ReadFile(path)
-	if err == nil {
-		if len(salt) < SaltSize {
-			return nil, fmt.Errorf("secretbox: salt file %s is damaged (%d bytes)", path, len(salt))
-		}
-		return salt, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("secretbox: %w", err)
-	}
-	salt = make([]byte, SaltSize)
-	if _, err := rand.Read(salt); err != nil {
-		return nil, fmt.Errorf("secretbox: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("secretbox: create salt: %w", err)
-	}
-	if _, err := f.Write(salt); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("secretbox: write salt: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("secretbox: write salt: %w", err)
-	}
-	return salt, nil
 }

@@ -2,11 +2,13 @@ package secretbox
 
 import (
 	"bytes"
+	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"keycard/internal/store"
 )
 
 func TestSealOpen(t *testing.T) {
@@ -40,21 +42,43 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
-func TestSaltFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "secrets.salt")
-	first, err := LoadOrCreateSalt(path)
+func TestSaltLivesInTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keycard.db")
+	db, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := LoadOrCreateSalt(path)
+	defer db.Close()
+	if err := Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	first, err := Salt(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Salt(ctx, db)
 	if err != nil || !bytes.Equal(first, again) {
-		t.Fatalf("salt changed between loads: %v", err)
+		t.Fatalf("salt changed between reads: %v", err)
 	}
-	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
-		t.Errorf("salt file mode %v, want 0600", st.Mode().Perm())
+	// A backup carries it: a sealed value opens from the copy.
+	box, _ := New([]byte("pass"), first)
+	sealed, _ := box.Seal("nas:lobby", []byte("secret"))
+	dest := filepath.Join(t.TempDir(), "backup.db")
+	if err := store.Backup(ctx, db, dest); err != nil {
+		t.Fatal(err)
 	}
-	os.WriteFile(path, []byte("short"), 0o600)
-	if _, err := LoadOrCreateSalt(path); err == nil {
-		t.Error("a damaged salt file was accepted")
+	restored, err := store.Open(ctx, dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	salt, err := Salt(ctx, restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box2, _ := New([]byte("pass"), salt)
+	if got, err := box2.Open("nas:lobby", sealed); err != nil || string(got) != "secret" {
+		t.Errorf("a secret sealed before the backup does not open from it: %q %v", got, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 )
 
@@ -17,17 +18,24 @@ func Backup(ctx context.Context, db *sql.DB, dest string) error {
 	if dest == "" {
 		return errors.New("store: backup: no destination file")
 	}
-	if _, err := os.Stat(dest); err == nil {
+	// Create the file first, empty and readable by the owner only: the copy
+	// holds voucher hashes and sealed secrets, and SQLite gives the files it
+	// creates next to it (the journal) the same mode. VACUUM INTO accepts an
+	// existing empty file.
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("store: backup: %s already exists; choose a new file name", dest)
 	}
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
-		return fmt.Errorf("store: backup to %s: %w", dest, err)
-	}
-	if err := os.Chmod(dest, 0o600); err != nil {
+	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
+	f.Close()
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		os.Remove(dest)
+		return fmt.Errorf("store: backup to %s: %w", dest, err)
+	}
 	// Prove the copy opens and is whole before reporting success.
-	check, err := sql.Open("sqlite3", "file:"+dest+"?mode=ro")
+	check, err := sql.Open("sqlite3", fileURI(dest, url.Values{"mode": {"ro"}}))
 	if err != nil {
 		return fmt.Errorf("store: backup: reopen copy: %w", err)
 	}

@@ -86,17 +86,30 @@ func Migrate(ctx context.Context, db *sql.DB, owner string, fsys fs.FS) error {
 	if err != nil {
 		return err
 	}
-	have, err := Version(ctx, db, owner)
-	if err != nil {
+	if _, err := Version(ctx, db, owner); err != nil { // creates the versions table
 		return err
 	}
-	if have > len(ms) {
-		return fmt.Errorf("%w: %s is at version %d, this binary knows %d", ErrAhead, owner, have, len(ms))
-	}
-	for _, m := range ms[have:] {
+	for _, m := range ms {
+		// Each step re-reads the version inside its (immediate) transaction,
+		// so two processes opening a new database at once do not both run
+		// the same step.
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("store: migrate %s: %w", owner, err)
+		}
+		var have int
+		err = tx.QueryRowContext(ctx, `SELECT version FROM schema_versions WHERE owner = ?`, owner).Scan(&have)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			tx.Rollback()
+			return fmt.Errorf("store: read schema version of %s: %w", owner, err)
+		}
+		if have > len(ms) {
+			tx.Rollback()
+			return fmt.Errorf("%w: %s is at version %d, this binary knows %d", ErrAhead, owner, have, len(ms))
+		}
+		if have >= m.Version {
+			tx.Rollback()
+			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()

@@ -11,6 +11,14 @@ import (
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
 
+// fileURI makes the SQLite URI for path. The path is escaped: SQLite reads
+// "file:" names as URIs, so a folder named "room#2" or "a?b" would otherwise
+// put the database somewhere else.
+func fileURI(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
 // maxConns bounds the pool: SQLite has one writer at a time anyway, and
 // readers in WAL mode do not block it.
 const maxConns = 16
@@ -37,7 +45,7 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "NORMAL")
 	}
-	dsn := "file:" + path + "?" + q.Encode()
+	dsn := fileURI(path, q)
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

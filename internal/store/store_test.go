@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -137,5 +138,56 @@ func TestForeignKeysAreOn(t *testing.T) {
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO guests (room) VALUES ('999')`); err == nil {
 		t.Error("a guest in a missing room was accepted: foreign keys are off")
+	}
+}
+
+// A data folder named like "room#2?" must hold the database itself.
+func TestOpenPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "room#2?x=y")
+	path := filepath.Join(dir, "keycard.db")
+	db, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE t (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("the database is not where the config says: %v", err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("database mode %v, want 0600", st.Mode().Perm())
+	}
+	dest := filepath.Join(dir, "backup#1.db")
+	if err := Backup(context.Background(), db, dest); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dest); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("backup: %v, mode %v; want 0600", err, st.Mode().Perm())
+	}
+}
+
+// Two processes opening a new database at once migrate it once.
+func TestConcurrentMigrate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keycard.db")
+	ctx := context.Background()
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			db, err := Open(ctx, path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			errs <- Migrate(ctx, db, "hotel", migrations(3))
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Migrate: %v", err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -85,8 +86,8 @@ type Auditor struct {
 	entries []AuditEntry
 }
 
-// Audit implements radiusd.Auditor.
-func (a *Auditor) Audit(_ context.Context, by vouchers.Actor, action, subject, detail string) error {
+// AuditTx implements radiusd.Auditor; it records in memory, outside tx.
+func (a *Auditor) AuditTx(_ context.Context, _ *sql.Tx, by vouchers.Actor, action, subject, detail string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.Err != nil {
