@@ -68,6 +68,11 @@ func serve(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// The audit head goes to the log (and so, usually, off this host): it
+	// anchors the hash chain against a truncated audit log.
+	if n, head, err := vs.AuditHead(ctx); err == nil {
+		e.log.Info("audit log head", "entries", n, "head", head)
+	}
 	if err := nas.Reload(ctx); err != nil {
 		return err
 	}
