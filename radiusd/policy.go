@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"keycard/vouchers"
@@ -40,6 +41,7 @@ type tlsPolicy struct {
 	now        func() time.Time
 	tickets    *ticketStore // nil when resumption is off
 	base       *tls.Config
+	serverCert atomic.Pointer[tls.Certificate]
 }
 
 func newTLSPolicy(cfg *Config, deps *Deps) (*tlsPolicy, error) {
@@ -50,9 +52,12 @@ func newTLSPolicy(cfg *Config, deps *Deps) (*tlsPolicy, error) {
 		return nil, errors.New("radiusd: no client CA pool")
 	}
 	p := &tlsPolicy{authorizer: deps.Authorizer, now: deps.Now}
+	p.setServerCertificate(deps.ServerCertificate)
 	p.base = &tls.Config{
-		Certificates: []tls.Certificate{deps.ServerCertificate},
-		ClientAuth:   tls.RequireAnyClientCert,
+		// Through a callback so that a renewed certificate is used from the
+		// next handshake on, without a restart.
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return p.serverCert.Load(), nil },
+		ClientAuth:     tls.RequireAnyClientCert,
 		// ClientCAs is not used for verification under RequireAnyClientCert;
 		// it names Keycard's CA in the CertificateRequest so that a device
 		// holding several certificates offers the right one.
@@ -70,6 +75,8 @@ func newTLSPolicy(cfg *Config, deps *Deps) (*tlsPolicy, error) {
 	}
 	return p, nil
 }
+
+func (p *tlsPolicy) setServerCertificate(c tls.Certificate) { p.serverCert.Store(&c) }
 
 // configFor returns the TLS configuration of one conversation: the base
 // with a VerifyConnection that asks the Authorizer and records the

@@ -3,6 +3,7 @@ package radiusd
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -212,6 +213,16 @@ func (s *Server) stop() {
 			c.SetReadDeadline(time.Unix(1, 0))
 		}
 	})
+}
+
+// SetServerCertificate replaces the RADIUS server certificate (a renewal)
+// for every handshake that starts from now on.
+func (s *Server) SetServerCertificate(c tls.Certificate) error {
+	if len(c.Certificate) == 0 || c.PrivateKey == nil {
+		return errors.New("radiusd: no server certificate")
+	}
+	s.policy.setServerCertificate(c)
+	return nil
 }
 
 // Shutdown stops reading, lets the requests in progress finish, sends any

@@ -797,3 +797,30 @@ func TestHalfOpenConversationIsCheap(t *testing.T) {
 		t.Errorf("a half-open conversation costs %.0f bytes; the goal is at most 16 KiB", per)
 	}
 }
+
+// A renewed server certificate is used from the next handshake on, without
+// a restart.
+func TestServerCertificateRenewal(t *testing.T) {
+	f := newFixture(t, radiusd.Config{})
+	served := func() *x509.Certificate {
+		t.Helper()
+		n := &nas{t: t, client: f.client(), station: "02-00-00-00-00-0c"}
+		peer := eaptlstest.NewPeer(f.device("device-12", x509.ExtKeyUsageClientAuth, tls.VersionTLS13), 1000)
+		if x, err := n.authenticate(peer); err != nil || x.resp.Code != radius.CodeAccessAccept {
+			t.Fatalf("%v %v", x.resp.Code, err)
+		}
+		return peer.ConnectionState().PeerCertificates[0]
+	}
+	before := served()
+	renewed := f.pki.Issue(t, "radius.keycard.test", f.now, f.now.Add(24*time.Hour), x509.ExtKeyUsageServerAuth)
+	if err := f.server.SetServerCertificate(renewed); err != nil {
+		t.Fatal(err)
+	}
+	after := served()
+	if after.SerialNumber.Cmp(before.SerialNumber) == 0 || !after.Equal(renewed.Leaf) {
+		t.Errorf("after renewal the server still presents serial %v", after.SerialNumber)
+	}
+	if err := f.server.SetServerCertificate(tls.Certificate{}); err == nil {
+		t.Error("an empty certificate was accepted")
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,7 @@ func serve(ctx context.Context, e *env) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.ListenAndServe(gctx) })
+	g.Go(func() error { renewServerCertificate(gctx, e, a, server, serverCert); return nil })
 	var metrics *http.Server
 	if addr := e.cfg.Metrics.Listen; addr != "" {
 		mux := http.NewServeMux()
@@ -145,6 +147,39 @@ func serve(ctx context.Context, e *env) error {
 		return nil
 	}
 	return err
+}
+
+// serverCertCheck is how often serve asks the CA whether the RADIUS server
+// certificate is due for renewal (it is re-issued in the last third of its
+// life, so a daily check would do; hourly costs nothing).
+const serverCertCheck = time.Hour
+
+// renewServerCertificate keeps the RADIUS server certificate fresh while
+// serve runs, which may be longer than the certificate lives.
+func renewServerCertificate(ctx context.Context, e *env, a *ca.Authority, server *radiusd.Server, current tls.Certificate) {
+	t := time.NewTicker(serverCertCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cert, err := a.ServerCertificate(ctx, e.cfg.CA.RADIUSServerName, e.cfg.CA.ServerLifetime.Duration)
+		if err != nil {
+			e.log.Error("RADIUS server certificate renewal failed; the current one stays in use", "err", err, "not_after", current.Leaf.NotAfter)
+			continue
+		}
+		if cert.Leaf.SerialNumber.Cmp(current.Leaf.SerialNumber) == 0 {
+			continue
+		}
+		if err := server.SetServerCertificate(cert); err != nil {
+			e.log.Error("RADIUS server certificate renewal failed", "err", err)
+			continue
+		}
+		e.log.Info("RADIUS server certificate renewed", "not_after", cert.Leaf.NotAfter, "sha256", fingerprint(cert.Leaf))
+		current = cert
+	}
 }
 
 // rejectDelay maps the config's "0s" (no delay) to radiusd's "negative
