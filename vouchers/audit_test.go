@@ -178,3 +178,85 @@ func TestEveryChangeIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Rows deleted from the end together with a rewound audit_head leave a
+// valid chain, but the stays and devices they recorded are still there.
+func TestVerifyAuditFindsTruncationWithRewoundHead(t *testing.T) {
+	const rewind = `UPDATE audit_head SET last_id = last_id - 1, hash = (SELECT hash FROM audit_log WHERE id = audit_head.last_id - 1)`
+	tests := []struct {
+		name    string
+		changes func(t *testing.T, f *fixture, code string) // after stay 1 is created (row 1)
+		tamper  string
+		problem string
+		wantID  int64
+	}{
+		{
+			name: "reviewer's SQL: device.enrol",
+			changes: func(t *testing.T, f *fixture, code string) {
+				f.redeem(t, code)
+				f.redeem(t, code)
+			},
+			tamper:  `DELETE FROM audit_log WHERE id=3; UPDATE audit_head SET last_id=2, hash=(SELECT hash FROM audit_log WHERE id=2)`,
+			problem: "device 2 has no device.enrol entry in the audit log",
+		},
+		{
+			name:    "stay.create",
+			changes: func(t *testing.T, f *fixture, _ string) { f.stay(t, NewStay{Room: "102"}) },
+			tamper:  `DELETE FROM audit_log WHERE id = 2; ` + rewind,
+			problem: "stay 2 has no stay.create entry in the audit log",
+		},
+		{
+			name: "stay.end",
+			changes: func(t *testing.T, f *fixture, _ string) {
+				if _, err := f.s.EndStay(context.Background(), f.staff, 1); err != nil {
+					t.Fatal(err)
+				}
+			},
+			tamper:  `DELETE FROM audit_log WHERE id = 2; ` + rewind,
+			problem: "ended stay 1 has no stay.end entry in the audit log",
+		},
+		{
+			name: "device.revoke",
+			changes: func(t *testing.T, f *fixture, code string) {
+				d, _ := f.redeem(t, code)
+				if _, err := f.s.RevokeDevice(context.Background(), f.staff, d.ID, "lost"); err != nil {
+					t.Fatal(err)
+				}
+			},
+			tamper:  `DELETE FROM audit_log WHERE id = 3; ` + rewind,
+			problem: "revoked device 1 has no device.revoke entry in the audit log",
+		},
+		{
+			name: "middle row, head untouched",
+			changes: func(t *testing.T, f *fixture, code string) {
+				f.redeem(t, code)
+				f.redeem(t, code)
+			},
+			tamper:  `DELETE FROM audit_log WHERE id = 2`,
+			problem: "row 2 is missing or was reordered",
+			wantID:  2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			ctx := context.Background()
+			_, code := f.stay(t, NewStay{})
+			tt.changes(t, f, code)
+			if err := f.s.VerifyAudit(ctx); err != nil {
+				t.Fatalf("untouched log: %v", err)
+			}
+			if _, err := f.db.Exec(tt.tamper); err != nil {
+				t.Fatal(err)
+			}
+			err := f.s.VerifyAudit(ctx)
+			var ae *AuditError
+			if !errors.As(err, &ae) {
+				t.Fatalf("VerifyAudit = %v, want *AuditError", err)
+			}
+			if ae.ID != tt.wantID || !strings.Contains(ae.Problem, tt.problem) {
+				t.Errorf("AuditError = {%d %q}, want {%d %q}", ae.ID, ae.Problem, tt.wantID, tt.problem)
+			}
+		})
+	}
+}

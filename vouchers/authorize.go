@@ -75,7 +75,7 @@ func (s *Store) Authorize(ctx context.Context, cert *x509.Certificate, now time.
 	var before int
 	dest := append(dr.dest(), sr.dest()...)
 	dest = append(dest, &before)
-	err := s.authorizeQuery.row(ctx, s.db, SerialHex(cert)).Scan(dest...)
+	err := s.authorizeQuery.row(ctx, s.db, dbTime(now), SerialHex(cert)).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Decision{Reason: ReasonUnknownDevice}, nil
 	}

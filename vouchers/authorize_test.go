@@ -168,3 +168,38 @@ func stayOf(t *testing.T, f *fixture, cert *x509.Certificate) int64 {
 	}
 	return dec.Stay.ID
 }
+
+// After ExtendStay the devices' old certificates end at the old check-out
+// and the guest re-enrols. The expired certificates no longer hold places
+// under the cap, neither at enrolment nor in Authorize; live ones do.
+func TestReEnrolAfterExtendedStay(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	oldCheckOut := t0.Add(time.Hour)
+	st, code := f.stay(t, NewStay{CheckOut: oldCheckOut, MaxDevices: 1})
+	old, _ := f.redeem(t, code)
+	if _, err := f.s.ExtendStay(ctx, f.staff, st.ID, t0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// Until the old check-out the first certificate is live and holds the
+	// only place: revoke it to re-enrol earlier.
+	_, _, err := f.s.Redeem(ctx, f.guest, code, Enrolment{PublicKey: newKey(t)})
+	wantErr(t, err, ErrDeviceCap)
+
+	f.clock.Advance(time.Hour) // the old check-out: the first certificate has expired
+	renewed, cert := f.redeem(t, code)
+	if !renewed.NotAfter.Equal(t0.Add(24 * time.Hour)) {
+		t.Errorf("re-enrolled NotAfter = %v, want the new check-out", renewed.NotAfter)
+	}
+	now := f.clock.Now().Add(time.Minute)
+	if dec, err := f.s.Authorize(ctx, cert, now); err != nil || !dec.Allowed {
+		t.Errorf("re-enrolled device: Authorize = %v %q, %v; want allowed", dec.Allowed, dec.Reason, err)
+	}
+	_, _, err = f.s.Redeem(ctx, f.guest, code, Enrolment{PublicKey: newKey(t)})
+	wantErr(t, err, ErrDeviceCap)
+	_, _, err = f.s.EnrolDevice(ctx, f.staff, st.ID, Enrolment{PublicKey: newKey(t)})
+	wantErr(t, err, ErrDeviceCap)
+	if ds, _ := f.s.Devices(ctx, st.ID); len(ds) != 2 || ds[0].ID != old.ID || ds[1].ID != renewed.ID {
+		t.Errorf("devices = %+v, want the old and the re-enrolled one", ds)
+	}
+}

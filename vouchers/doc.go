@@ -15,7 +15,7 @@
 // A stay is the single source of truth. CreateStay returns a voucher code
 // (groups of four characters, e.g. K7QX-M4TR-9PCW, from an alphabet without
 // look-alike characters). The first group is a public selector; the rest is
-// a secret verifier kept only as a SHA-256 hash. A code may enrol devices
+// a secret verifier kept only as an argon2id hash with a per-voucher salt. A code may enrol devices
 // until the stay's device cap is reached or the stay ends; guests may enrol
 // before check-in (in the lobby) because the certificate's NotAfter is the
 // stay's check-out anyway, and Authorize refuses a stay that has not
@@ -28,9 +28,12 @@
 // Every change is appended to an audit log in the same transaction as the
 // change. Each row's hash covers its fields and the previous row's hash, and
 // the audit_head table anchors the last row, so VerifyAudit finds an edited,
-// deleted, reordered or truncated log. An attacker who can rewrite the whole
-// database can rewrite the chain too: export AuditHead's hash off the box
-// (logs, backups) to anchor it externally.
+// deleted, reordered or truncated log. It also checks that every stay and
+// device has the entries its state implies (stay.create, stay.end,
+// device.enrol, device.revoke), which finds rows cut from the end together
+// with a rewound audit_head. An attacker who can rewrite the whole database
+// can rewrite the chain and the tables too: export AuditHead's hash off the
+// box (logs, backups) to anchor it externally.
 //
 // Times are stored as UTC unix nanoseconds and the SQL avoids
 // SQLite-only functions so a PostgreSQL backend can follow.

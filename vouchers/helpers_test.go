@@ -22,6 +22,10 @@ import (
 // t0 is "now" at the start of every test: noon on a summer day.
 var t0 = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
+// testKDF keeps voucher hashing cheap in tests; the tests of the hashing
+// itself put defaultKDF back.
+var testKDF = kdfParams{time: 1, memoryKiB: 64, threads: 1}
+
 type fakeClock struct{ t time.Time }
 
 func (c *fakeClock) Now() time.Time          { return c.t }
@@ -165,6 +169,7 @@ func newFixture(t testing.TB, tweak ...func(*Options)) *fixture {
 	if f.s, err = New(db, opts); err != nil {
 		t.Fatal(err)
 	}
+	f.s.kdf = testKDF
 	return f
 }
 

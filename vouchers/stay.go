@@ -38,8 +38,10 @@ type NewStay struct {
 	GuestName string
 	CheckIn   time.Time // zero means now
 	CheckOut  time.Time
-	// MaxDevices is how many devices may be enrolled at once (1..50);
-	// revoking a device frees its place.
+	// MaxDevices is how many devices may hold a live certificate at once
+	// (1..50): revoking a device frees its place, and so does its
+	// certificate expiring (after ExtendStay, devices re-enrol once the
+	// old check-out has passed).
 	MaxDevices int
 	Policy     string
 }

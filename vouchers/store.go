@@ -107,6 +107,7 @@ type Store struct {
 	inters   *x509.CertPool
 	maxTries int
 	groups   int
+	kdf      kdfParams
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
@@ -128,12 +129,14 @@ func New(db *sql.DB, opts Options) (*Store, error) {
 		inters:   opts.Intermediates,
 		maxTries: opts.MaxFailedTries,
 		groups:   opts.CodeGroups,
+		kdf:      defaultKDF,
 		now:      opts.Now,
 		rand:     opts.Rand,
 		log:      opts.Logger,
 		chains:   newVerifiedChains(),
 		authorizeQuery: preparedQuery{query: `SELECT ` + deviceColumns + `, ` + stayColumns + `,
-		   (SELECT COUNT(*) FROM devices p WHERE p.stay_id = d.stay_id AND p.revoked_at IS NULL AND p.id < d.id)
+		   (SELECT COUNT(*) FROM devices p WHERE p.stay_id = d.stay_id AND p.revoked_at IS NULL
+		      AND p.not_after > ? AND p.id < d.id)
 		 FROM devices d JOIN stays s ON s.id = d.stay_id
 		 WHERE d.serial = ?`},
 	}

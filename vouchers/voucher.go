@@ -2,7 +2,6 @@ package vouchers
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"database/sql"
@@ -12,6 +11,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/argon2"
 )
 
 // CodeAlphabet is the set of characters in voucher codes: digits and
@@ -76,12 +77,34 @@ func splitCode(code string) (selector, verifier string, err error) {
 	return c[:groupLen], c[groupLen:], nil
 }
 
-// verifierHash is what the database keeps of a voucher's secret. The
-// verifier has at least 37 bits from crypto randomness and guessing is
-// capped by MaxFailedTries, so a fast hash is enough.
-func verifierHash(selector, verifier string) string {
-	h := sha256.Sum256([]byte("keycard voucher v1\x00" + selector + "\x00" + verifier))
-	return hex.EncodeToString(h[:])
+// kdfParams are the argon2id costs of hashing a voucher verifier.
+type kdfParams struct {
+	time      uint32
+	memoryKiB uint32
+	threads   uint8
+}
+
+// defaultKDF is OWASP's minimum for argon2id (19 MiB, 1 pass, 1 lane):
+// some 20 ms per redemption, which is rare, against hours per core for
+// whoever cracks a ~37-bit verifier from a copy of the database. Tests
+// lower it.
+var defaultKDF = kdfParams{time: 1, memoryKiB: 19 * 1024, threads: 1}
+
+const (
+	verifierSaltLen = 16 // random bytes per voucher, stored hex in verifier_salt
+	verifierKeyLen  = 32
+)
+
+// dummySalt stands in for a voucher's salt when the selector is unknown.
+var dummySalt = make([]byte, verifierSaltLen)
+
+// verifierHash is what the database keeps of a voucher's secret: argon2id
+// of the verifier, salted with the selector and the voucher's random salt,
+// labelled with the algorithm and costs so that a later change of either
+// can tell old rows apart.
+func (p kdfParams) verifierHash(selector, verifier string, salt []byte) string {
+	key := argon2.IDKey([]byte(verifier), append([]byte(selector), salt...), p.time, p.memoryKiB, p.threads, verifierKeyLen)
+	return fmt.Sprintf("argon2id$m=%d,t=%d,p=%d$%s", p.memoryKiB, p.time, p.threads, hex.EncodeToString(key))
 }
 
 // newCode draws groups*4 characters uniformly from CodeAlphabet.
@@ -130,13 +153,17 @@ func (s *Store) issueVoucher(ctx context.Context, tx *sql.Tx, stayID int64, now 
 				return "", fmt.Errorf("vouchers: issue voucher: %w", err)
 			}
 		}
+		salt := make([]byte, verifierSaltLen)
+		if _, err := io.ReadFull(s.rand, salt); err != nil {
+			return "", fmt.Errorf("vouchers: voucher salt: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO vouchers (stay_id, selector, verifier_hash, failed_tries, locked_at, issued_at)
-			 VALUES (?, ?, ?, 0, NULL, ?)
+			`INSERT INTO vouchers (stay_id, selector, verifier_salt, verifier_hash, failed_tries, locked_at, issued_at)
+			 VALUES (?, ?, ?, ?, 0, NULL, ?)
 			 ON CONFLICT (stay_id) DO UPDATE SET selector = excluded.selector,
-			   verifier_hash = excluded.verifier_hash, failed_tries = 0, locked_at = NULL,
-			   issued_at = excluded.issued_at`,
-			stayID, selector, verifierHash(selector, verifier), dbTime(now)); err != nil {
+			   verifier_salt = excluded.verifier_salt, verifier_hash = excluded.verifier_hash,
+			   failed_tries = 0, locked_at = NULL, issued_at = excluded.issued_at`,
+			stayID, selector, hex.EncodeToString(salt), s.kdf.verifierHash(selector, verifier, salt), dbTime(now)); err != nil {
 			return "", fmt.Errorf("vouchers: issue voucher: %w", err)
 		}
 		return FormatCode(code), nil
@@ -192,19 +219,17 @@ func (s *Store) Redeem(ctx context.Context, by Actor, code string, e Enrolment) 
 	if err != nil {
 		return Device{}, nil, ErrVoucherInvalid
 	}
-	now := s.now()
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Device{}, nil, fmt.Errorf("vouchers: begin: %w", err)
-	}
-	defer tx.Rollback() // no-op after Commit
-
-	var stayID int64
-	var stored string
+	// The hash takes tens of milliseconds: compute it before the write
+	// transaction, which locks the database, and check in the transaction
+	// that the voucher is still the one hashed against.
+	var salt, stored string
 	var tries int
-	err = tx.QueryRowContext(ctx, `SELECT stay_id, verifier_hash, failed_tries FROM vouchers WHERE selector = ?`,
-		selector).Scan(&stayID, &stored, &tries)
+	err = s.db.QueryRowContext(ctx, `SELECT verifier_salt, verifier_hash, failed_tries FROM vouchers WHERE selector = ?`,
+		selector).Scan(&salt, &stored, &tries)
 	if errors.Is(err, sql.ErrNoRows) {
+		// Hash anyway, so that an unknown selector takes as long as a
+		// wrong verifier and timing does not tell which selectors exist.
+		_ = s.kdf.verifierHash(selector, verifier, dummySalt)
 		return Device{}, nil, ErrVoucherInvalid
 	}
 	if err != nil {
@@ -213,7 +238,36 @@ func (s *Store) Redeem(ctx context.Context, by Actor, code string, e Enrolment) 
 	if tries >= s.maxTries {
 		return Device{}, nil, ErrVoucherLocked
 	}
-	if subtle.ConstantTimeCompare([]byte(verifierHash(selector, verifier)), []byte(stored)) != 1 {
+	saltBytes, err := hex.DecodeString(salt)
+	if err != nil || len(saltBytes) != verifierSaltLen {
+		// Not a row issueVoucher wrote (0002 locked the older ones).
+		return Device{}, nil, fmt.Errorf("vouchers: redeem: voucher %s has a malformed salt", selector)
+	}
+	match := subtle.ConstantTimeCompare([]byte(s.kdf.verifierHash(selector, verifier, saltBytes)), []byte(stored)) == 1
+
+	now := s.now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Device{}, nil, fmt.Errorf("vouchers: begin: %w", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	var stayID int64
+	var current string
+	err = tx.QueryRowContext(ctx, `SELECT stay_id, verifier_hash, failed_tries FROM vouchers WHERE selector = ?`,
+		selector).Scan(&stayID, &current, &tries)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && current != stored) {
+		// Reissued or taken over meanwhile: the code was for a voucher
+		// that is gone, and is no try against the new one.
+		return Device{}, nil, ErrVoucherInvalid
+	}
+	if err != nil {
+		return Device{}, nil, fmt.Errorf("vouchers: redeem: %w", err)
+	}
+	if tries >= s.maxTries {
+		return Device{}, nil, ErrVoucherLocked
+	}
+	if !match {
 		return Device{}, nil, s.failedTry(ctx, tx, by, stayID, tries+1, now)
 	}
 	if tries > 0 {
