@@ -12,11 +12,21 @@ const (
 // Config is shared by the sessions of one server; it must not be modified
 // while sessions use it.
 type Config struct {
-	// TLS is the server's TLS configuration: certificate, ClientAuth =
-	// RequireAndVerifyClientCert, ClientCAs, versions, curves, session
-	// tickets, and the VerifyConnection callback that applies the caller's
-	// policy (it runs on resumed handshakes too).
+	// TLS is the server's TLS configuration: certificate, ClientAuth,
+	// ClientCAs, versions, curves, session tickets.
 	TLS *tls.Config
+	// Authorize, when set, is the caller's policy. It runs once the TLS
+	// handshake has succeeded, so the peer has proven it holds its
+	// certificate's key (CertificateVerify, or the PSK binder and Finished
+	// on resumption), and before the server's final flight goes out. An
+	// error fails the session with an EAP-Failure in place of that flight,
+	// while the peer's handshake is still incomplete (TLS 1.2: no server
+	// Finished yet; TLS 1.3: no commitment message), so the peer takes the
+	// failure. (On TLS 1.2 resumption the server's Finished went first; the
+	// failure still stands, the peer may just notice later.) Unlike
+	// tls.Config.VerifyConnection, which crypto/tls calls before
+	// CertificateVerify, it never runs for a peer that lacks the key.
+	Authorize func(tls.ConnectionState) error
 	// FragmentSize is the most TLS bytes sent in one EAP-TLS request; a
 	// smaller Framed-MTU lowers it. 0 means DefaultFragmentSize.
 	FragmentSize int

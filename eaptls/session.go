@@ -201,7 +201,11 @@ func (s *Session) handshake(msg []byte, framedMTU int) ([]byte, error) {
 			return nil, errors.New("eaptls: no TLS configuration")
 		}
 		tlsConfig := s.cfg.TLS
-		s.pipe, f = handshake.Start(func(c net.Conn) *tls.Conn { return tls.Server(c, tlsConfig) }, msg, serverFinish)
+		// The finishing step must not refer to s: the TLS goroutine would
+		// keep a session dropped without Close reachable forever.
+		authorize := s.cfg.Authorize
+		finish := func(c *tls.Conn) ([]byte, error) { return serverFinish(c, authorize) }
+		s.pipe, f = handshake.Start(func(c net.Conn) *tls.Conn { return tls.Server(c, tlsConfig) }, msg, finish)
 		if !f.Done {
 			// A session dropped without Close must not leave its
 			// goroutine blocked forever.
@@ -242,10 +246,16 @@ func (s *Session) handshake(msg []byte, framedMTU int) ([]byte, error) {
 }
 
 // serverFinish runs after a successful handshake, in the TLS goroutine:
-// it exports the keys and, for TLS 1.3, writes the commitment message
-// (RFC 9190 section 2.5), which goes out with the final flight.
-func serverFinish(c *tls.Conn) ([]byte, error) {
+// it asks the caller's policy, exports the keys and, for TLS 1.3, writes
+// the commitment message (RFC 9190 section 2.5), which goes out with the
+// final flight.
+func serverFinish(c *tls.Conn, authorize func(tls.ConnectionState) error) ([]byte, error) {
 	st := c.ConnectionState()
+	if authorize != nil {
+		if err := authorize(st); err != nil {
+			return nil, err
+		}
+	}
 	keys, err := handshake.Keys(st)
 	if err != nil {
 		return nil, err

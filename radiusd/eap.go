@@ -2,9 +2,11 @@ package radiusd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,7 +81,25 @@ type conversation struct {
 
 	decisionMu sync.Mutex
 	decision   *vouchers.Decision
+	decidedAt  time.Time
 	authErr    error
+	tickets    [][ticketHandleSize]byte // session tickets handed out in this conversation
+}
+
+// addTicket records a session ticket handed out in this conversation.
+func (c *conversation) addTicket(h []byte) {
+	if len(h) != ticketHandleSize {
+		return
+	}
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	c.tickets = append(c.tickets, [ticketHandleSize]byte(h))
+}
+
+func (c *conversation) ticketHandles() [][ticketHandleSize]byte {
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	return slices.Clone(c.tickets)
 }
 
 // acquire marks c busy; false when it is busy already or closed.
@@ -100,6 +120,14 @@ func (c *conversation) release() {
 	if c.closed {
 		c.session.Close()
 	}
+}
+
+// step runs one EAP step on the acquired conversation and releases it,
+// even if the step panics (the worker recovers), so the conversation is not
+// left busy.
+func (c *conversation) step(in []byte, framedMTU int) ([]byte, eaptls.Result) {
+	defer c.release()
+	return c.session.Step(in, framedMTU)
 }
 
 // close frees the session now, or when the worker using it is done. It
@@ -126,10 +154,17 @@ func (c *conversation) requestContext() context.Context {
 	return c.ctx
 }
 
-func (c *conversation) setDecision(d vouchers.Decision, err error) {
+func (c *conversation) setDecision(d vouchers.Decision, err error, at time.Time) {
 	c.decisionMu.Lock()
 	defer c.decisionMu.Unlock()
-	c.decision, c.authErr = &d, err
+	c.decision, c.authErr, c.decidedAt = &d, err, at
+}
+
+// decided returns the decision and when it was made.
+func (c *conversation) decided() (*vouchers.Decision, time.Time) {
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	return c.decision, c.decidedAt
 }
 
 // result returns the decision made at the handshake, if any.
@@ -166,6 +201,14 @@ func newConversations(size int, ttl time.Duration, rand io.Reader) *conversation
 }
 
 func (t *conversations) len() int { return t.byState.Len() }
+
+// closeAll ends every conversation (the eviction callback closes each).
+func (t *conversations) closeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.byState.Purge()
+	t.byStation.Purge()
+}
 
 // start registers a new conversation for a device, closing the device's
 // previous one.
@@ -240,8 +283,7 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 	case !ok:
 		return drop(dropEAPBusy, nil)
 	}
-	out, res := c.session.Step(in, int(rfc2865.FramedMTU_Get(r.packet)))
-	c.release()
+	out, res := c.step(in, int(rfc2865.FramedMTU_Get(r.packet)))
 
 	switch res.Outcome {
 	case eaptls.Continue:
@@ -251,12 +293,11 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 		return s.respond(w, r, resp, 0)
 	case eaptls.Success:
 		s.conversations.finish(c)
-		d, _ := c.result()
-		if d == nil || !d.Allowed {
-			// Cannot happen: VerifyConnection ran and allowed. Refuse anyway.
-			return s.reject(w, r, failureFor(in), outcome{conv: c, result: res, reason: reasonServerError})
+		d, err := s.policy.current(r.ctx, c, res.PeerCertificates[0])
+		if err != nil || !d.Allowed {
+			return s.reject(w, r, failureFor(in), outcome{conv: c, result: res, decision: d, reason: d.Reason, err: err})
 		}
-		return s.accept(w, r, out, outcome{conv: c, result: res, decision: *d, reason: d.Reason})
+		return s.accept(w, r, out, outcome{conv: c, result: res, decision: d, reason: d.Reason})
 	default:
 		s.conversations.finish(c)
 		o := outcome{conv: c, result: res, reason: reasonTLSFailed}
@@ -277,6 +318,7 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 func (s *Server) newSession(c *conversation) *eaptls.Session {
 	return eaptls.NewSession(&eaptls.Config{
 		TLS:            s.policy.configFor(c),
+		Authorize:      func(cs tls.ConnectionState) error { return s.policy.admit(c, cs) },
 		FragmentSize:   s.cfg.FragmentSize,
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		MaxRounds:      s.cfg.MaxRounds,

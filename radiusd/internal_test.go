@@ -46,25 +46,55 @@ func selfSigned(t *testing.T, usage ...x509.ExtKeyUsage) *x509.Certificate {
 	return c
 }
 
+// VerifyConnection (before the device has proven its key) looks only at
+// the certificate itself; it never asks the stay policy.
 func TestPolicyVerify(t *testing.T) {
-	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 	client := selfSigned(t, x509.ExtKeyUsageClientAuth)
 	server := selfSigned(t, x509.ExtKeyUsageServerAuth)
-	dbDown := errors.New("database is locked")
 	tests := []struct {
 		name       string
 		certs      []*x509.Certificate
-		decide     vouchers.Decision
-		decideErr  error
-		wantReason vouchers.Reason
-		wantErr    error // nil, dbDown, or *RefusedError
-		refused    bool
+		wantReason vouchers.Reason // "" for no refusal
 	}{
-		{"allowed", []*x509.Certificate{client}, vouchers.Decision{Allowed: true, Reason: vouchers.ReasonOK}, nil, vouchers.ReasonOK, nil, false},
-		{"stay ended", []*x509.Certificate{client}, vouchers.Decision{Reason: vouchers.ReasonStayEnded}, nil, vouchers.ReasonStayEnded, nil, true},
-		{"serverAuth only", []*x509.Certificate{server}, vouchers.Decision{Allowed: true}, nil, vouchers.ReasonNotClientCertificate, nil, true},
-		{"no certificate", nil, vouchers.Decision{Allowed: true}, nil, reasonNoCertificate, nil, true},
-		{"database down", []*x509.Certificate{client}, vouchers.Decision{}, dbDown, reasonServerError, dbDown, false},
+		{"client certificate", []*x509.Certificate{client}, ""},
+		{"serverAuth only", []*x509.Certificate{server}, vouchers.ReasonNotClientCertificate},
+		{"no certificate", nil, reasonNoCertificate},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &tlsPolicy{authorizer: authorizerFunc(func(context.Context, *x509.Certificate, time.Time) (vouchers.Decision, error) {
+				t.Fatal("VerifyConnection asked the stay policy before the device proved its key")
+				return vouchers.Decision{}, nil
+			})}
+			c := &conversation{}
+			err := p.verify(c, tls.ConnectionState{PeerCertificates: tt.certs})
+			var refused *RefusedError
+			if got := errors.As(err, &refused); got != (tt.wantReason != "") {
+				t.Fatalf("err = %v, want refused %v", err, tt.wantReason != "")
+			}
+			if tt.wantReason != "" && refused.Decision.Reason != tt.wantReason {
+				t.Errorf("refused with %q, want %q", refused.Decision.Reason, tt.wantReason)
+			}
+		})
+	}
+}
+
+// After the handshake the stay policy decides, at the injected time; a
+// refusal withdraws the session tickets of the conversation.
+func TestPolicyAuthorize(t *testing.T) {
+	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
+	client := selfSigned(t, x509.ExtKeyUsageClientAuth)
+	dbDown := errors.New("database is locked")
+	tests := []struct {
+		name        string
+		decide      vouchers.Decision
+		decideErr   error
+		wantReason  vouchers.Reason
+		wantTickets bool
+	}{
+		{"allowed", vouchers.Decision{Allowed: true, Reason: vouchers.ReasonOK}, nil, vouchers.ReasonOK, true},
+		{"stay ended", vouchers.Decision{Reason: vouchers.ReasonStayEnded}, nil, vouchers.ReasonStayEnded, false},
+		{"database down", vouchers.Decision{}, dbDown, reasonServerError, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,28 +103,30 @@ func TestPolicyVerify(t *testing.T) {
 				func(_ context.Context, _ *x509.Certificate, at time.Time) (vouchers.Decision, error) {
 					sawNow = at
 					return tt.decide, tt.decideErr
-				})}
+				}),
+				tickets: newTicketStore(16, func() time.Time { return now }, rand.Reader)}
 			c := &conversation{}
-			err := p.verify(c, tls.ConnectionState{PeerCertificates: tt.certs})
-			var refused *RefusedError
-			if errors.As(err, &refused) != tt.refused {
-				t.Errorf("err = %v, refused want %v", err, tt.refused)
+			ss := &tls.SessionState{}
+			h, err := p.tickets.wrap(now.Add(time.Hour), ss)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if tt.refused && refused.Decision.Reason != tt.wantReason {
-				t.Errorf("refused with %q", refused.Decision.Reason)
+			c.addTicket(h)
+			d, err := p.authorize(context.Background(), c, client)
+			if tt.decideErr != nil && !errors.Is(err, tt.decideErr) {
+				t.Errorf("err = %v, want %v", err, tt.decideErr)
 			}
-			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-				t.Errorf("err = %v, want %v", err, tt.wantErr)
+			if d.Reason != tt.wantReason {
+				t.Errorf("reason %q, want %q", d.Reason, tt.wantReason)
 			}
-			if !tt.refused && tt.wantErr == nil && err != nil {
-				t.Errorf("err = %v", err)
+			if got, _ := c.result(); got == nil || got.Reason != tt.wantReason {
+				t.Errorf("decision kept with the conversation: %+v", got)
 			}
-			d, _ := c.result()
-			if d == nil || d.Reason != tt.wantReason {
-				t.Fatalf("decision kept with the conversation: %+v, want reason %q", d, tt.wantReason)
-			}
-			if tt.name == "allowed" && !sawNow.Equal(now) {
+			if !sawNow.Equal(now) {
 				t.Errorf("Authorizer saw time %v, want the injected %v", sawNow, now)
+			}
+			if _, kept := p.tickets.sessions.Peek([ticketHandleSize]byte(h)); kept != tt.wantTickets {
+				t.Errorf("ticket kept = %v, want %v", kept, tt.wantTickets)
 			}
 		})
 	}

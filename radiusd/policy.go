@@ -25,17 +25,28 @@ func (e *RefusedError) Error() string { return "radiusd: refused: " + string(e.D
 // authorizeTimeout bounds one Authorizer call.
 const authorizeTimeout = 5 * time.Second
 
-// tlsPolicy builds each conversation's tls.Config from one shared base, so
-// that VerifyConnection can hand the conversation its Decision.
+// tlsPolicy builds each conversation's tls.Config and asks the stay policy.
 //
-// The certificate chain is checked once, by the Authorizer (vouchers
-// verifies it against Keycard's root and issuing CA, and names the reason:
-// wrong CA, expired, not yet valid). crypto/tls is therefore told to
-// require a certificate but not to verify it itself: its verification
-// would fail first with a bare x509 error, hiding the reason the admin
-// needs, would refuse devices that send their leaf without the
-// intermediate, and would verify every chain twice. crypto/tls still checks
-// the peer's CertificateVerify signature with the leaf's key.
+// Where the policy is asked matters. crypto/tls calls VerifyConnection
+// after the device's Certificate message but before its CertificateVerify,
+// so there the device has not yet proven it holds the certificate's key: a
+// decision taken there would answer, to anyone replaying a guest's
+// certificate (it travels in clear in TLS 1.2), whether that guest's stay
+// is live, and would log the refusal against the guest. And a decision
+// taken during the handshake can be stale by the time the device sends its
+// last packet, which it may delay. So VerifyConnection only checks what the
+// certificate itself says (present, meant for clients), and the stay policy
+// (vouchers.Authorize: the chain to Keycard's CA, the device, its
+// revocation, the stay) is asked once, when the handshake has succeeded and
+// the Access-Accept is about to go out (authorize). That runs for full and
+// resumed handshakes alike, so a resumed session never outlives the stay.
+//
+// The certificate chain is checked by the Authorizer, not by crypto/tls
+// (RequireAnyClientCert): crypto/tls would fail first with a bare x509
+// error, hiding the reason the admin needs, would refuse devices that send
+// their leaf without the intermediate, and would check every chain twice.
+// crypto/tls still checks the device's CertificateVerify signature, or on
+// resumption the PSK binder, before the handshake can succeed.
 type tlsPolicy struct {
 	authorizer Authorizer
 	now        func() time.Time
@@ -78,69 +89,94 @@ func newTLSPolicy(cfg *Config, deps *Deps) (*tlsPolicy, error) {
 
 func (p *tlsPolicy) setServerCertificate(c tls.Certificate) { p.serverCert.Store(&c) }
 
-// configFor returns the TLS configuration of one conversation: the base
-// with a VerifyConnection that asks the Authorizer and records the
-// decision on c. VerifyConnection runs on full and resumed handshakes
-// alike, so a resumed session never outlives the stay.
+// configFor returns the TLS configuration of conversation c: the base with
+// a VerifyConnection that records its refusals on c, and a WrapSession
+// that records the session tickets handed out in c, so that they can be
+// withdrawn if the stay policy refuses the device.
 func (p *tlsPolicy) configFor(c *conversation) *tls.Config {
 	cfg := p.base.Clone()
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return p.verify(c, cs) }
 	if p.tickets != nil {
 		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			return p.tickets.wrap(p.sessionEnd(c, cs), ss)
+			// The session may resume until the certificate's end, which
+			// Keycard sets to the stay's check-out; every resumption asks
+			// the stay policy again, and a refusal withdraws the ticket.
+			var end time.Time
+			if len(cs.PeerCertificates) > 0 {
+				end = cs.PeerCertificates[0].NotAfter
+			}
+			h, err := p.tickets.wrap(end, ss)
+			if err == nil {
+				c.addTicket(h)
+			}
+			return h, err
 		}
 	}
 	return cfg
 }
 
-// sessionEnd is when a session issued now must stop resuming: the end of
-// the stay as decided in this handshake. On a resumed TLS 1.3 handshake
-// crypto/tls issues the new ticket before VerifyConnection has run, so
-// then the end is the certificate's NotAfter, which Keycard sets to the
-// stay's check-out (VerifyConnection still asks the stay policy at every
-// resumption, so an early checkout refuses the session all the same).
-// The zero time means "do not resume".
-func (p *tlsPolicy) sessionEnd(c *conversation, cs tls.ConnectionState) time.Time {
-	if d, _ := c.result(); d != nil {
-		if !d.Allowed {
-			return time.Time{}
-		}
-		return p.now().Add(d.Remaining)
+// verify checks what the peer's certificate says about itself; the stay
+// policy comes after the handshake (see tlsPolicy).
+func (p *tlsPolicy) verify(c *conversation, cs tls.ConnectionState) error {
+	var d vouchers.Decision
+	switch {
+	case len(cs.PeerCertificates) == 0:
+		d.Reason = reasonNoCertificate
+	case !hasClientAuth(cs.PeerCertificates[0]):
+		d.Reason = vouchers.ReasonNotClientCertificate
+	default:
+		return nil
 	}
-	if len(cs.PeerCertificates) > 0 {
-		return cs.PeerCertificates[0].NotAfter
-	}
-	return time.Time{}
+	c.setDecision(d, nil, time.Time{})
+	return &RefusedError{Decision: d}
 }
 
-// verify applies the stay policy to the peer's leaf certificate: on a full
-// handshake the one the device just sent, on a resumed one the one restored
-// from the session.
-func (p *tlsPolicy) verify(c *conversation, cs tls.ConnectionState) error {
+// maxDecisionAge is how old the stay policy's decision may be when the
+// Access-Accept goes out; an older one (the device took its time over its
+// last packet) is asked again, so a revocation in between counts.
+const maxDecisionAge = time.Second
+
+// admit is the eaptls policy hook: it asks the stay policy once the device
+// has proven its key, before the server's final flight.
+func (p *tlsPolicy) admit(c *conversation, cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
-		d := vouchers.Decision{Reason: reasonNoCertificate}
-		c.setDecision(d, nil)
-		return &RefusedError{Decision: d}
+		return &RefusedError{Decision: vouchers.Decision{Reason: reasonNoCertificate}}
 	}
-	leaf := cs.PeerCertificates[0]
-	if !hasClientAuth(leaf) {
-		d := vouchers.Decision{Reason: vouchers.ReasonNotClientCertificate}
-		c.setDecision(d, nil)
-		return &RefusedError{Decision: d}
-	}
-	ctx, cancel := context.WithTimeout(c.requestContext(), authorizeTimeout)
-	defer cancel()
-	d, err := p.authorizer.Authorize(ctx, leaf, p.now())
+	d, err := p.authorize(c.requestContext(), c, cs.PeerCertificates[0])
 	if err != nil {
-		err = fmt.Errorf("radiusd: authorize: %w", err)
-		c.setDecision(vouchers.Decision{Reason: reasonServerError}, err)
 		return err
 	}
-	c.setDecision(d, nil)
 	if !d.Allowed {
 		return &RefusedError{Decision: d}
 	}
 	return nil
+}
+
+// current returns the decision for the Access-Accept: the one admit made,
+// or a fresh one when that is older than maxDecisionAge.
+func (p *tlsPolicy) current(ctx context.Context, c *conversation, leaf *x509.Certificate) (vouchers.Decision, error) {
+	if d, at := c.decided(); d != nil && d.Allowed && p.now().Sub(at) <= maxDecisionAge {
+		return *d, nil
+	}
+	return p.authorize(ctx, c, leaf)
+}
+
+// authorize asks the stay policy about a device that proved its key. A
+// refusal withdraws the session tickets handed out in this conversation.
+func (p *tlsPolicy) authorize(ctx context.Context, c *conversation, leaf *x509.Certificate) (vouchers.Decision, error) {
+	ctx, cancel := context.WithTimeout(ctx, authorizeTimeout)
+	defer cancel()
+	now := p.now()
+	d, err := p.authorizer.Authorize(ctx, leaf, now)
+	if err != nil {
+		err = fmt.Errorf("radiusd: authorize: %w", err)
+		d = vouchers.Decision{Reason: reasonServerError}
+	}
+	if (err != nil || !d.Allowed) && p.tickets != nil {
+		p.tickets.remove(c.ticketHandles())
+	}
+	c.setDecision(d, err, now)
+	return d, err
 }
 
 // hasClientAuth reports whether cert may authenticate a TLS client.

@@ -108,10 +108,13 @@ func (s *Server) withReplyCache(next handler) handler {
 			return nil
 		}
 		cw := &cachingWriter{next: w, cache: s.replies, key: k}
-		err := next.serveRADIUS(cw, r)
-		if !cw.written {
-			s.replies.abandon(k)
-		}
-		return err
+		// Deferred so that even a panic further in (recovered by the
+		// worker) does not leave the request marked in progress.
+		defer func() {
+			if !cw.written {
+				s.replies.abandon(k)
+			}
+		}()
+		return next.serveRADIUS(cw, r)
 	})
 }

@@ -194,7 +194,8 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	readers.Wait() // sockets closed: nothing more is read
 	close(s.queue) // workers finish what was queued
 	workers.Wait()
-	s.delayed.flush() // delayed rejects go out now
+	s.conversations.closeAll() // EAP conversations in flight end with the server
+	s.delayed.flush()          // delayed rejects go out now
 	for _, c := range conns {
 		c.Close()
 	}

@@ -3,6 +3,9 @@ package radiusd_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -46,6 +49,7 @@ type fixture struct {
 	server *radiusd.Server
 	addr   netip.AddrPort
 	logs   *syncBuffer
+	skew   atomic.Int64 // added to now by the server's clock; tests advance it
 }
 
 type syncBuffer struct {
@@ -106,7 +110,7 @@ func newFixture(t testing.TB, cfg radiusd.Config) *fixture {
 		ClientCAs:         f.pki.Roots,
 		Logger:            slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry:          f.reg,
-		Now:               func() time.Time { return f.now },
+		Now:               func() time.Time { return f.now.Add(time.Duration(f.skew.Load())) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -822,5 +826,102 @@ func TestServerCertificateRenewal(t *testing.T) {
 	}
 	if err := f.server.SetServerCertificate(tls.Certificate{}); err == nil {
 		t.Error("an empty certificate was accepted")
+	}
+}
+
+// Someone who captured a guest's certificate (it travels in clear in TLS
+// 1.2) but lacks its key learns nothing about the guest's stay: the stay
+// policy is not asked, and the reject is not logged against the guest.
+func TestStolenCertificateWithoutKey(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			f := newFixture(t, radiusd.Config{})
+			f.auth.SetDecide(func(*x509.Certificate, time.Time) (vouchers.Decision, error) {
+				return vouchers.Decision{Reason: vouchers.ReasonRevoked, Stay: vouchers.Stay{ID: 42}, Device: vouchers.Device{ID: 7}}, nil
+			})
+			cfg := f.device("device-7", x509.ExtKeyUsageClientAuth, version)
+			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Certificates[0].PrivateKey = other // the guest's certificate, someone else's key
+			n := &nas{t: t, client: f.client(), station: "02-00-00-00-00-07"}
+			x, err := n.authenticate(eaptlstest.NewPeer(cfg, 1000))
+			if err == nil || x.resp.Code != radius.CodeAccessReject {
+				t.Fatalf("got %v %v, want Access-Reject", x.resp.Code, err)
+			}
+			if got := f.auth.Calls(); got != 0 {
+				t.Errorf("the stay policy was asked %d times for a device that did not prove its key", got)
+			}
+			if msg := rfc2865.ReplyMessage_GetString(x.resp); strings.Contains(msg, "revoked") {
+				t.Errorf("the reject reveals the guest's state: %q", msg)
+			}
+			if strings.Contains(f.logs.String(), "stay=42") {
+				t.Errorf("the reject was logged against the guest's stay:\n%s", f.logs.String())
+			}
+		})
+	}
+}
+
+// A device revoked while its handshake is in flight is refused: the stay
+// policy is asked only after the device has proven its key, and asked again
+// if the device then holds back its last packet for more than a second.
+func TestRevokedDuringHandshake(t *testing.T) {
+	revoked := func(*x509.Certificate, time.Time) (vouchers.Decision, error) {
+		return vouchers.Decision{Reason: vouchers.ReasonRevoked}, nil
+	}
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, late := range []bool{false, true} {
+			name := tls.VersionName(version) + " before the proof of key"
+			if late {
+				name = tls.VersionName(version) + " before the last packet"
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFixture(t, radiusd.Config{})
+				peer := eaptlstest.NewPeer(f.device("device-8", x509.ExtKeyUsageClientAuth, version), 1000)
+				n := &nas{t: t, client: f.client(), station: "02-00-00-00-00-08"}
+				eap, _, err := peer.Step(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for round := 1; ; round++ {
+					if round > 60 {
+						t.Fatal("no end after 60 rounds")
+					}
+					x, err := n.send(n.request(eap))
+					if err != nil {
+						t.Fatal(err)
+					}
+					in, _ := rfc2869.EAPMessage_Lookup(x.resp)
+					out, done, perr := peer.Step(in)
+					if x.resp.Code != radius.CodeAccessChallenge {
+						if x.resp.Code != radius.CodeAccessReject || !errors.Is(perr, eaptlstest.ErrFailure) {
+							t.Fatalf("device revoked mid-handshake got %v (peer: %v)", x.resp.Code, perr)
+						}
+						if got := f.metric("keycard_radius_auth_total", "result", "reject", "reason", "revoked"); got != 1 {
+							t.Errorf("rejects for revoked: %v", got)
+						}
+						return
+					}
+					if done || perr != nil {
+						t.Fatalf("peer: done %v, %v", done, perr)
+					}
+					switch calls := f.auth.Calls(); {
+					case !late:
+						if calls != 0 {
+							t.Fatalf("the stay policy was asked before the device proved its key (round %d)", round)
+						}
+						f.auth.SetDecide(revoked)
+					case calls == 1:
+						// Admitted; the final flight is out. The device waits
+						// two seconds before its last packet, and staff
+						// revoke it meanwhile.
+						f.auth.SetDecide(revoked)
+						f.skew.Add(int64(2 * time.Second))
+					}
+					eap = out
+				}
+			})
+		}
 	}
 }

@@ -69,7 +69,9 @@ func (t *ticketStore) wrap(notAfter time.Time, ss *tls.SessionState) ([]byte, er
 	return h[:], nil
 }
 
-// unwrap finds the session behind a handle. An unknown, expired or
+// unwrap finds the session behind a handle and forgets the handle: each
+// ticket resumes once (a resumed handshake hands out a fresh one), so a
+// ticket seen on the air cannot be replayed. An unknown, expired or
 // malformed handle is not an error: the device falls back to a full
 // handshake.
 func (t *ticketStore) unwrap(handle []byte, _ tls.ConnectionState) (*tls.SessionState, error) {
@@ -77,12 +79,12 @@ func (t *ticketStore) unwrap(handle []byte, _ tls.ConnectionState) (*tls.Session
 		return nil, nil
 	}
 	h := [ticketHandleSize]byte(handle)
-	tk, ok := t.sessions.Get(h)
+	tk, ok := t.sessions.Peek(h)
 	if !ok {
 		return nil, nil
 	}
+	t.sessions.Remove(h)
 	if !t.now().Before(tk.notAfter) {
-		t.sessions.Remove(h)
 		return nil, nil
 	}
 	ss, err := tls.ParseSessionState(tk.state)
@@ -90,4 +92,11 @@ func (t *ticketStore) unwrap(handle []byte, _ tls.ConnectionState) (*tls.Session
 		return nil, nil
 	}
 	return ss, nil
+}
+
+// remove forgets the sessions behind handles (tickets of a refused device).
+func (t *ticketStore) remove(handles [][ticketHandleSize]byte) {
+	for _, h := range handles {
+		t.sessions.Remove(h)
+	}
 }
