@@ -36,7 +36,8 @@ type env struct {
 
 	authority *ca.Authority
 	box       *secretbox.Box
-	stores    []*vouchers.Store
+	plain     *vouchers.Store // without the CA: stays, vouchers, audit
+	withCA    *vouchers.Store // with the CA: also enrolment and Authorize
 }
 
 // owners are the packages that own tables, in migration order.
@@ -102,8 +103,10 @@ func openEnv(c *cli.Context, migrate bool) (*env, error) {
 
 func (e *env) Close() error {
 	var errs []error
-	for _, s := range e.stores {
-		errs = append(errs, s.Close())
+	for _, s := range []*vouchers.Store{e.plain, e.withCA} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
 	}
 	if e.db != nil {
 		errs = append(errs, e.db.Close())
@@ -181,6 +184,12 @@ func (e *env) policies() map[string]vouchers.Policy {
 // vouchers builds the hotel domain store. withCA opens the CA too, for the
 // commands that issue certificates or authorize them.
 func (e *env) vouchers(ctx context.Context, withCA bool) (*vouchers.Store, error) {
+	switch {
+	case e.withCA != nil:
+		return e.withCA, nil // does all a plain one does
+	case e.plain != nil && !withCA:
+		return e.plain, nil
+	}
 	opts := vouchers.Options{
 		Policies:       e.policies(),
 		MaxFailedTries: e.cfg.Vouchers.MaxFailedTries,
@@ -205,7 +214,11 @@ func (e *env) vouchers(ctx context.Context, withCA bool) (*vouchers.Store, error
 	if err != nil {
 		return nil, err
 	}
-	e.stores = append(e.stores, vs)
+	if withCA {
+		e.withCA = vs
+	} else {
+		e.plain = vs
+	}
 	return vs, nil
 }
 
