@@ -284,3 +284,22 @@ func certSerial(t *testing.T, path string) string {
 	}
 	return c.SerialNumber.Text(16)
 }
+
+// A shared secret can come from a file, out of ps and the shell history.
+func TestCLINASSecretFile(t *testing.T) {
+	h := newHarness(t)
+	h.run("ca", "init")
+	file := filepath.Join(h.dir, "secret")
+	os.WriteFile(file, []byte("from-a-file-0123456789\n"), 0o600)
+	var n nasView
+	h.runJSON(&n, "nas", "add", "--name", "pool", "--address", "10.9.0.0/16", "--secret-file", file)
+	if n.Secret != "" {
+		t.Errorf("a given secret was echoed back: %q", n.Secret)
+	}
+	if _, err := h.try("nas", "add", "--name", "pool2", "--address", "10.8.0.0/16", "--secret", "x", "--secret-file", file); err == nil {
+		t.Error("both --secret and --secret-file were accepted")
+	}
+	if _, err := h.try("nas", "add", "--name", "pool3", "--address", "10.7.0.0/16", "--secret-file", filepath.Join(h.dir, "missing")); err == nil {
+		t.Error("a missing secret file was accepted")
+	}
+}

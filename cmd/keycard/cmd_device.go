@@ -69,6 +69,10 @@ func enrolDevice(c *cli.Context, e *env) error {
 	if c.Bool("p12") {
 		files.PKCS12 = filepath.Join(dir, "device.p12")
 	}
+	p12Password, err := secretFlag(c, "p12-password")
+	if err != nil {
+		return err
+	}
 	vs, err := e.vouchers(c.Context, true)
 	if err != nil {
 		return err
@@ -96,7 +100,7 @@ func enrolDevice(c *cli.Context, e *env) error {
 		out.remove()
 		return err
 	}
-	p12Password, err := writeEnrolment(out, files, key, cert, a, c.String("p12-password"))
+	p12Password, err = writeEnrolment(out, files, key, cert, a, p12Password)
 	if err != nil {
 		out.remove()
 		if _, rerr := vs.RevokeDevice(c.Context, e.by, device.ID, "enrolment aborted: "+err.Error()); rerr != nil {
@@ -229,6 +233,7 @@ func deviceCommand() *cli.Command {
 					&cli.StringFlag{Name: "label", Value: "enrolled by staff"},
 					&cli.BoolFlag{Name: "p12", Usage: "also write device.p12 (3DES/SHA-1, the form phones accept)"},
 					&cli.StringFlag{Name: "p12-password", Usage: "password for device.p12 (generated and shown once when empty)"},
+					&cli.StringFlag{Name: "p12-password-file", Usage: "read the device.p12 password from `FILE` (one line)"},
 					jsonFlag,
 				},
 				Action: withEnv(false, enrolDevice),

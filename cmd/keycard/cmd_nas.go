@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -61,13 +62,18 @@ func nasCommand() *cli.Command {
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "name", Required: true},
 					&cli.StringFlag{Name: "address", Required: true, Usage: "an address or a CIDR"},
-					&cli.StringFlag{Name: "secret", Usage: "shared secret (generated when empty)"},
+					&cli.StringFlag{Name: "secret", Usage: "shared secret (generated when empty; visible in ps and shell history: prefer --secret-file)"},
+					&cli.StringFlag{Name: "secret-file", Usage: "read the shared secret from `FILE` (one line)"},
 					&cli.IntFlag{Name: "das-port", Value: 3799, Usage: "the access point's port for Disconnect-Request (RFC 5176)"},
 					&cli.BoolFlag{Name: "allow-missing-message-authenticator", Usage: "accept Access-Requests without Message-Authenticator from this NAS (unsafe: BlastRADIUS; logged at every start)"},
 					jsonFlag,
 				},
 				Action: withEnv(false, func(c *cli.Context, e *env) error {
 					network, err := parseNetwork(c.String("address"))
+					if err != nil {
+						return err
+					}
+					secret, err := secretFlag(c, "secret")
 					if err != nil {
 						return err
 					}
@@ -80,14 +86,14 @@ func nasCommand() *cli.Command {
 						return err
 					}
 					n, err := ns.Add(c.Context, e.by, radiusd.NAS{
-						Name: c.String("name"), Network: network, Secret: []byte(c.String("secret")),
+						Name: c.String("name"), Network: network, Secret: []byte(secret),
 						DASPort: c.Int("das-port"), AllowMissingMessageAuthenticator: c.Bool("allow-missing-message-authenticator"),
 					})
 					if err != nil {
 						return err
 					}
 					v := viewNAS(n)
-					generated := c.String("secret") == ""
+					generated := secret == ""
 					if generated {
 						v.Secret = string(n.Secret)
 					}
@@ -158,3 +164,21 @@ func nasCommand() *cli.Command {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// secretFlag reads a secret given as --NAME or --NAME-file (its first line);
+// a file keeps it out of ps and the shell history.
+func secretFlag(c *cli.Context, name string) (string, error) {
+	file := c.String(name + "-file")
+	if file == "" {
+		return c.String(name), nil
+	}
+	if c.String(name) != "" {
+		return "", fmt.Errorf("give --%s or --%s-file, not both", name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--%s-file: %w", name, err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(first, "\r"), nil
+}
