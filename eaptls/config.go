@@ -55,6 +55,13 @@ func (c *Config) fragmentSize(framedMTU int) int {
 	return size
 }
 
+func (c *Config) maxMessageSize() int {
+	if c.MaxMessageSize > 0 {
+		return c.MaxMessageSize
+	}
+	return DefaultMaxMessageSize
+}
+
 func (c *Config) maxRounds() int {
 	if c.MaxRounds > 0 {
 		return c.MaxRounds

@@ -62,6 +62,9 @@ func TestSessionFailures(t *testing.T) {
 			tlsResponse(2, eaptls.TLSPayload{Flags: eaptls.FlagMore, Data: make([]byte, 8)}),
 			tlsResponse(3, eaptls.TLSPayload{Flags: eaptls.FlagMore, Data: make([]byte, 8)}),
 		}, eaptls.ErrMessageTooLarge, ""},
+		{"oversized ClientHello", eaptls.Config{},
+			[][]byte{tlsResponse(2, eaptls.TLSPayload{Flags: eaptls.FlagLength | eaptls.FlagMore, Length: 16<<10 + 1, Data: []byte{0x16}})},
+			eaptls.ErrMessageTooLarge, ""},
 		{"too many rounds", eaptls.Config{MaxRounds: 3}, [][]byte{
 			tlsResponse(2, eaptls.TLSPayload{Flags: eaptls.FlagMore, Data: make([]byte, 8)}),
 			tlsResponse(3, eaptls.TLSPayload{Flags: eaptls.FlagMore, Data: make([]byte, 8)}),

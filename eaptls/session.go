@@ -66,9 +66,16 @@ type Session struct {
 // is complete.
 func NewSession(cfg *Config) *Session {
 	s := &Session{cfg: cfg}
-	s.reasm.MaxMessageSize = cfg.MaxMessageSize
+	// Until the handshake has started, the peer can only be sending a
+	// ClientHello, which is a few KiB even with a post-quantum key share.
+	// A tighter cap on it bounds what a flood of conversations from
+	// spoofed addresses can make the server hold before any TLS work.
+	s.reasm.MaxMessageSize = min(maxClientHelloSize, cfg.maxMessageSize())
 	return s
 }
+
+// maxClientHelloSize caps the peer's first TLS message.
+const maxClientHelloSize = 16 << 10
 
 // Identity returns the identity from the peer's EAP-Response/Identity ("" before it).
 // It is unauthenticated: the certificate, not this, says who the peer is.
@@ -189,6 +196,7 @@ func (s *Session) readMessage(p TLSPayload, framedMTU int) ([]byte, error) {
 	if !done {
 		return s.request(TLSPayload{}, s.state), nil // ack the fragment
 	}
+	s.reasm.MaxMessageSize = s.cfg.maxMessageSize() // past the ClientHello
 	return s.handshake(msg, framedMTU)
 }
 
