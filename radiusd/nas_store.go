@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -25,27 +24,15 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migrationOwner is radiusd's name in the schema_versions table.
-const migrationOwner = "radiusd"
-
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded folder is part of the binary
-	}
-	return sub
-}
+// schema is radiusd's tables ("radiusd" in schema_versions).
+var schema = store.NewSchema("radiusd", migrationFiles)
 
 // Migrate creates or updates radiusd's tables.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	return store.Migrate(ctx, db, migrationOwner, migrations())
-}
+func Migrate(ctx context.Context, db *sql.DB) error { return schema.Migrate(ctx, db) }
 
 // Check reports whether radiusd's tables match this binary
 // (store.ErrBehind or store.ErrAhead, wrapped, when they do not).
-func Check(ctx context.Context, db *sql.DB) error {
-	return store.Check(ctx, db, migrationOwner, migrations())
-}
+func Check(ctx context.Context, db *sql.DB) error { return schema.Check(ctx, db) }
 
 // An Auditor records who changed what, in the caller's transaction so that
 // a change and its audit entry commit together; *vouchers.Store is one.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -22,27 +21,15 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// owner is this package's name in the schema_versions table.
-const owner = "vouchers"
-
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the folder exists
-	}
-	return sub
-}
+// schema is this package's tables ("vouchers" in schema_versions).
+var schema = store.NewSchema("vouchers", migrationFiles)
 
 // Migrate creates or upgrades the vouchers tables.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	return store.Migrate(ctx, db, owner, migrations())
-}
+func Migrate(ctx context.Context, db *sql.DB) error { return schema.Migrate(ctx, db) }
 
 // Check reports whether the vouchers tables match this binary
 // (store.ErrBehind / store.ErrAhead, wrapped, when they do not).
-func Check(ctx context.Context, db *sql.DB) error {
-	return store.Check(ctx, db, owner, migrations())
-}
+func Check(ctx context.Context, db *sql.DB) error { return schema.Check(ctx, db) }
 
 // Actor is who made a change and from where, as written to the audit log.
 type Actor struct {

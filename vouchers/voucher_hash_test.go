@@ -97,11 +97,11 @@ func TestMigrationLocksSHA256Vouchers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	first, err := fs.ReadFile(migrations(), "0001_hotel.sql")
+	first, err := fs.ReadFile(schema.Files, "0001_hotel.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Migrate(ctx, db, owner, fstest.MapFS{"0001_hotel.sql": {Data: first}}); err != nil {
+	if err := store.Migrate(ctx, db, schema.Owner, fstest.MapFS{"0001_hotel.sql": {Data: first}}); err != nil {
 		t.Fatal(err)
 	}
 	const selector, verifier = "K7QX", "M4TR9PCW"

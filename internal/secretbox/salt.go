@@ -7,7 +7,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 
 	"keycard/internal/store"
 )
@@ -15,23 +14,14 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-const owner = "secretbox"
-
-func migrations() fs.FS {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embed pattern guarantees the folder exists
-	}
-	return sub
-}
+// schema is secretbox's table ("secretbox" in schema_versions).
+var schema = store.NewSchema("secretbox", migrationFiles)
 
 // Migrate creates or updates secretbox's table.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	return store.Migrate(ctx, db, owner, migrations())
-}
+func Migrate(ctx context.Context, db *sql.DB) error { return schema.Migrate(ctx, db) }
 
 // Check reports whether secretbox's table is current.
-func Check(ctx context.Context, db *sql.DB) error { return store.Check(ctx, db, owner, migrations()) }
+func Check(ctx context.Context, db *sql.DB) error { return schema.Check(ctx, db) }
 
 // Salt returns the database's sealing salt, creating it on first use.
 func Salt(ctx context.Context, db *sql.DB) ([]byte, error) {

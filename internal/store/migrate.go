@@ -147,3 +147,30 @@ func Check(ctx context.Context, db *sql.DB, owner string, fsys fs.FS) error {
 	}
 	return nil
 }
+
+// A Schema is one package's tables: its name in schema_versions and its
+// numbered migrations.
+type Schema struct {
+	Owner string
+	Files fs.FS // NNNN_name.sql at the top
+}
+
+// NewSchema is owner's schema from an embed.FS holding a "migrations"
+// folder (//go:embed migrations/*.sql).
+func NewSchema(owner string, embedded fs.FS) Schema {
+	sub, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		panic(err) // the embed pattern guarantees the folder exists
+	}
+	return Schema{Owner: owner, Files: sub}
+}
+
+// Migrate applies the schema's migrations the database lacks.
+func (s Schema) Migrate(ctx context.Context, db *sql.DB) error {
+	return Migrate(ctx, db, s.Owner, s.Files)
+}
+
+// Check reports whether the database matches the schema exactly.
+func (s Schema) Check(ctx context.Context, db *sql.DB) error {
+	return Check(ctx, db, s.Owner, s.Files)
+}
