@@ -199,8 +199,8 @@ func TestValidateNamesEachBadField(t *testing.T) {
 		yml  string
 		want string
 	}{
-		{"fragment too small", "radius: {fragment_size: 20}", `radius.fragment_size: 20 is too small; use 64 to 4096`},
-		{"fragment too large", "radius: {fragment_size: 9000}", `radius.fragment_size: 9000 is too large; use 64 to 4096`},
+		{"fragment too small", "radius: {fragment_size: 20}", `radius.fragment_size: 20 is too small; use 64 to 3500`},
+		{"fragment too large", "radius: {fragment_size: 9000}", `radius.fragment_size: 9000 is too large; use 64 to 3500`},
 		{"vlan", "policies: {standard: {}, gold: {vlan: 5000}}", `policies.gold.vlan: 5000 is out of range; use 1 to 4094`},
 		{"negative bandwidth", "policies: {standard: {bandwidth_up_kbps: -1}}", `policies.standard.bandwidth_up_kbps: -1 is out of range`},
 		{"bad policy name", "policies: {standard: {}, Gold Plus: {}}", `policies.Gold Plus: policy name "Gold Plus"`},

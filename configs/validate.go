@@ -192,7 +192,7 @@ func (ca *CAConfig) validate(v *validator) {
 
 func (r *RADIUSConfig) validate(v *validator) {
 	v.listenList("radius.auth_listen", r.AuthListen, false)
-	v.intRange("radius.fragment_size", r.FragmentSize, 64, 4096)
+	v.intRange("radius.fragment_size", r.FragmentSize, 64, 3500) // 3500: an Access-Challenge must fit in 4096 bytes
 	v.intRange("radius.max_message_size", r.MaxMessageSize, 4096, 1<<20)
 	v.intRange("radius.max_rounds", r.MaxRounds, 4, 1000)
 	lo, okLo := tlsVersions[strings.TrimSpace(r.TLSMinVersion)]
