@@ -32,7 +32,7 @@ test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test, ho
 	$(GO) test -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -race -timeout 20m ./eaptls/... ./radiusd/...
 
-bench: deps build ## Go benchmarks, then Keycard vs FreeRADIUS on the same certificates and load (the README's table)
+bench: deps build ## Go benchmarks, then Keycard vs FreeRADIUS on the same certificates and load: EAP-TLS and accounting (the README's tables)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./eaptls/ ./radiusd/ ./vouchers/
 	./bench/run.sh ./$(BIN) --count $(BENCH_COUNT)
 

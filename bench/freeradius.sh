@@ -5,6 +5,7 @@
 #
 #   bench/freeradius.sh --dir DIR --port PORT --secret SECRET \
 #       --cert server.crt --key server.key --ca ca.pem [--threads N] [--debug]
+#       [--acct-port PORT]
 #
 #   --cert   server certificate, PEM; may be followed by its intermediate(s)
 #   --chain  extra intermediate(s) to append to --cert (optional)
@@ -16,6 +17,9 @@
 #   --threads  worker threads (default 2: this runs on small machines)
 #   --no-cache  turn the TLS session cache off (no resumption, and no
 #            session files written to disk on every authentication)
+#   --acct-port  also listen for accounting on this port, recorded as
+#            Debian's default site does it: the detail module, one file per
+#            NAS and day under DIR/log/radacct (written, not fsynced)
 #   --debug  run with -X (full debug to stdout) instead of a log file
 #   --check-only  write the configuration, check it (-C), and exit
 #
@@ -26,11 +30,12 @@ set -euo pipefail
 
 die() { echo "freeradius.sh: $*" >&2; exit 2; }
 
-dir="" port="" secret="" cert="" chain="" key="" ca="" threads=2 debug=0 check=0 cache=yes
+dir="" port="" acct_port="" secret="" cert="" chain="" key="" ca="" threads=2 debug=0 check=0 cache=yes
 while (($#)); do
 	case "$1" in
 	--dir) dir=$2; shift 2 ;;
 	--port) port=$2; shift 2 ;;
+	--acct-port) acct_port=$2; shift 2 ;;
 	--secret) secret=$2; shift 2 ;;
 	--cert) cert=$2; shift 2 ;;
 	--chain) chain=$2; shift 2 ;;
@@ -40,13 +45,14 @@ while (($#)); do
 	--debug) debug=1; shift ;;
 	--no-cache) cache=no; shift ;;
 	--check-only) check=1; shift ;;
-	-h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,29p' "$0"; exit 0 ;;
 	*) die "unknown argument $1" ;;
 	esac
 done
 [[ -n $dir && -n $port && -n $secret && -n $cert && -n $key && -n $ca ]] ||
 	die "need --dir, --port, --secret, --cert, --key and --ca (see --help)"
 [[ $port =~ ^[0-9]+$ ]] || die "--port: $port is not a number"
+[[ -z $acct_port || $acct_port =~ ^[0-9]+$ ]] || die "--acct-port: $acct_port is not a number"
 [[ $threads =~ ^[0-9]+$ && $threads -ge 1 ]] || die "--threads: $threads is not a positive number"
 [[ $secret =~ ^[A-Za-z0-9._+=/-]+$ ]] || die "--secret: use letters, digits and ._+=/- only (it is written into a config file)"
 for f in "$cert" "$key" "$ca" ${chain:+"$chain"}; do
@@ -59,13 +65,18 @@ bin=${FREERADIUS:-$(command -v freeradius || true)}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 chmod 700 "$dir"
-mkdir -p "$dir/certs" "$dir/run" "$dir/log" "$dir/tlscache"
+mkdir -p "$dir/certs" "$dir/run" "$dir/log" "$dir/tlscache" "$dir/log/radacct"
 
 # FreeRADIUS wants the chain in certificate_file and the trust anchors for
 # client certificates in ca_file.
 cat "$cert" ${chain:+"$chain"} >"$dir/certs/server.pem"
 install -m 600 "$key" "$dir/certs/server.key"
 cat "$ca" >"$dir/certs/ca.pem"
+
+acct_listen=""
+if [[ -n $acct_port ]]; then
+	acct_listen=$(printf '\tlisten {\n\t\ttype = acct\n\t\tipaddr = 127.0.0.1\n\t\tport = %s\n\t}\n' "$acct_port")
+fi
 
 # The worker pool: FreeRADIUS 3 runs one request per thread; TLS is CPU
 # bound, so more threads than cores only adds contention.
@@ -78,7 +89,7 @@ localstatedir = $dir
 sbindir = /usr/sbin
 logdir = $dir/log
 raddbdir = $dir
-radacctdir = $dir/log
+radacctdir = $dir/log/radacct
 name = freeradius
 confdir = $dir
 modconfdir = $dir
@@ -167,6 +178,15 @@ modules {
 			tls = tls-common
 		}
 	}
+
+	# As Debian's mods-available/detail.
+	detail {
+		filename = \${radacctdir}/%{%{Packet-Src-IP-Address}:-%{Packet-Src-IPv6-Address}}/detail-%Y%m%d
+		escape_filenames = no
+		permissions = 0600
+		header = "%t"
+		locking = no
+	}
 }
 
 instantiate {
@@ -178,6 +198,7 @@ server default {
 		ipaddr = 127.0.0.1
 		port = $port
 	}
+$acct_listen
 	authorize {
 		eap {
 			ok = return
@@ -192,6 +213,9 @@ server default {
 		Post-Auth-Type REJECT {
 			eap
 		}
+	}
+	accounting {
+		detail
 	}
 }
 CONF

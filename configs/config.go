@@ -64,6 +64,7 @@ type CAConfig struct {
 // RADIUSConfig configures the RADIUS server and its EAP-TLS sessions.
 type RADIUSConfig struct {
 	AuthListen          []string `yaml:"auth_listen"`           // default ["127.0.0.1:1812", "[::1]:1812"]
+	AcctListen          []string `yaml:"acct_listen"`           // default ["127.0.0.1:1813", "[::1]:1813"]; [] turns accounting off
 	FragmentSize        int      `yaml:"fragment_size"`         // TLS bytes per EAP-TLS packet, default 1000, 64..4096
 	MaxMessageSize      int      `yaml:"max_message_size"`      // reassembled TLS message cap, default 65536
 	MaxRounds           int      `yaml:"max_rounds"`            // EAP round trips per conversation, default 50
@@ -73,11 +74,16 @@ type RADIUSConfig struct {
 	SessionResumption   *bool    `yaml:"session_resumption"`    // default true
 	RejectDelay         Duration `yaml:"reject_delay"`          // default 1s, at most 10s
 	AcctInterimInterval Duration `yaml:"acct_interim_interval"` // default 10m, at least 60s
-	ReplyCacheSize      int      `yaml:"reply_cache_size"`      // default 4096
+	ReplyCacheSize      int      `yaml:"reply_cache_size"`      // default 65536
 	ReplyCacheTTL       Duration `yaml:"reply_cache_ttl"`       // default 30s
 	EAPSessions         int      `yaml:"eap_sessions"`          // in-flight EAP conversations, default 4096
-	EAPTimeout          Duration `yaml:"eap_timeout"`           // abandon a conversation after, default 30s
+	EAPTimeout          Duration `yaml:"eap_timeout"`           // forget a conversation idle this long (per round), default 30s
 	Workers             int      `yaml:"workers"`               // requests processed at once, default 64
+	AcctWorkers         int      `yaml:"acct_workers"`          // accounting requests awaiting their commit at once, default 256
+	MaxSessionTimeout   Duration `yaml:"max_session_timeout"`   // cap on Session-Timeout, default 4h; 0s: no cap
+	SessionCacheSize    int      `yaml:"session_cache_size"`    // live sessions kept in memory, default 100000
+	DASTimeout          Duration `yaml:"das_timeout"`           // wait for a Disconnect/CoA answer, default 1s
+	DASRetries          int      `yaml:"das_retries"`           // resend an unanswered Disconnect/CoA, default 3
 }
 
 // Resumption reports whether TLS session resumption is on (the default).
@@ -120,6 +126,15 @@ type Policy struct {
 	VLAN              int `yaml:"vlan"`                // 0: no VLAN assignment; else 1..4094
 	BandwidthUpKbps   int `yaml:"bandwidth_up_kbps"`   // 0: unlimited
 	BandwidthDownKbps int `yaml:"bandwidth_down_kbps"` // 0: unlimited
+	// MaxOnline caps the devices of one stay online at once (0: only the
+	// stay's device cap applies). A device roaming between access points
+	// counts once.
+	MaxOnline int `yaml:"max_online"`
+	// OverMaxOnline says what a device over MaxOnline gets: "reject"
+	// (default: refused with "too many devices online") or
+	// "disconnect_oldest" (let in; the stay's longest-online device is
+	// disconnected).
+	OverMaxOnline string `yaml:"over_max_online"`
 }
 
 // LogConfig configures log/slog.

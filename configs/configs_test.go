@@ -89,7 +89,7 @@ func TestDefaults(t *testing.T) {
 		{"session_resumption", c.RADIUS.Resumption(), true},
 		{"reject_delay", c.RADIUS.RejectDelay.Duration, time.Second},
 		{"acct_interim_interval", c.RADIUS.AcctInterimInterval.Duration, 10 * time.Minute},
-		{"reply_cache_size", c.RADIUS.ReplyCacheSize, 4096},
+		{"reply_cache_size", c.RADIUS.ReplyCacheSize, 65536},
 		{"reply_cache_ttl", c.RADIUS.ReplyCacheTTL.Duration, 30 * time.Second},
 		{"eap_sessions", c.RADIUS.EAPSessions, 4096},
 		{"eap_timeout", c.RADIUS.EAPTimeout.Duration, 30 * time.Second},
@@ -99,7 +99,13 @@ func TestDefaults(t *testing.T) {
 		{"portal.listen", c.Portal.Listen, "127.0.0.1:8080"},
 		{"vouchers.max_failed_tries", c.Vouchers.MaxFailedTries, 10},
 		{"vouchers.code_groups", c.Vouchers.CodeGroups, 3},
-		{"policies", c.Policies, map[string]Policy{"standard": {}}},
+		{"policies", c.Policies, map[string]Policy{"standard": {OverMaxOnline: "reject"}}},
+		{"radius.acct_listen", c.RADIUS.AcctListen, []string{"127.0.0.1:1813", "[::1]:1813"}},
+		{"radius.acct_workers", c.RADIUS.AcctWorkers, 256},
+		{"radius.max_session_timeout", c.RADIUS.MaxSessionTimeout.Duration, 4 * time.Hour},
+		{"radius.session_cache_size", c.RADIUS.SessionCacheSize, 100_000},
+		{"radius.das_timeout", c.RADIUS.DASTimeout.Duration, time.Second},
+		{"radius.das_retries", c.RADIUS.DASRetries, 3},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 	}
@@ -384,4 +390,38 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAccountingListen(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string
+		problem    string // in the error, "" for none
+	}{
+		{"default", "radius: {}\n", []string{"127.0.0.1:1813", "[::1]:1813"}, ""},
+		{"off", "radius: {acct_listen: []}\n", []string{}, ""},
+		{"own", "radius: {acct_listen: [\":1813\"]}\n", []string{":1813"}, ""},
+		{"same as auth", "radius: {auth_listen: [\"127.0.0.1:1812\"], acct_listen: [\"127.0.0.1:1812\"]}\n", nil, "radius.acct_listen[0]: \"127.0.0.1:1812\" is also in radius.auth_listen"},
+		{"no port", "radius: {acct_listen: [\"127.0.0.1\"]}\n", nil, "radius.acct_listen[0]: \"127.0.0.1\" has no port; write host:port like \":1813\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "k.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path)
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("error %v; want one containing %q", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.RADIUS.AcctListen, tc.want) {
+				t.Errorf("acct_listen = %#v, want %#v", c.RADIUS.AcctListen, tc.want)
+			}
+		})
+	}
 }

@@ -19,17 +19,28 @@ const (
 	DefaultMaxRounds            = 50
 	DefaultRejectDelay          = time.Second
 	DefaultAcctInterimInterval  = 10 * time.Minute
-	DefaultReplyCacheSize       = 4096
+	DefaultReplyCacheSize       = 65536
 	DefaultReplyCacheTTL        = 30 * time.Second
 	DefaultEAPSessions          = 4096
 	DefaultEAPTimeout           = 30 * time.Second
 	DefaultWorkers              = 64
+	DefaultAcctWorkers          = 256
+	DefaultMaxSessionTimeout    = 4 * time.Hour
+	DefaultSessionCacheSize     = 100_000
+	DefaultDASTimeout           = time.Second
+	DefaultDASRetries           = 3
 	DefaultMetricsListen        = "127.0.0.1:9812"
 	DefaultPortalURL            = "http://127.0.0.1:8080/"
 	DefaultPortalListen         = "127.0.0.1:8080"
 	DefaultMaxFailedTries       = 10
 	DefaultCodeGroups           = 3
 	DefaultPolicy               = "standard"
+)
+
+// What a policy's over_max_online may say.
+const (
+	OverMaxOnlineReject           = "reject"
+	OverMaxOnlineDisconnectOldest = "disconnect_oldest"
 )
 
 // Init fills every field left empty with its default and resolves relative
@@ -82,6 +93,18 @@ func (c *Config) Init() {
 	num(&r.EAPSessions, DefaultEAPSessions)
 	dur(&r.EAPTimeout, DefaultEAPTimeout)
 	num(&r.Workers, DefaultWorkers)
+	if len(r.AcctListen) == 0 && !c.written["radius.acct_listen"] { // an explicit [] turns accounting off
+		r.AcctListen = []string{"127.0.0.1:1813", "[::1]:1813"}
+	}
+	num(&r.AcctWorkers, DefaultAcctWorkers)
+	if !c.written["radius.max_session_timeout"] { // an explicit 0s means no cap
+		dur(&r.MaxSessionTimeout, DefaultMaxSessionTimeout)
+	}
+	num(&r.SessionCacheSize, DefaultSessionCacheSize)
+	dur(&r.DASTimeout, DefaultDASTimeout)
+	if !c.written["radius.das_retries"] { // an explicit 0 sends each request once
+		num(&r.DASRetries, DefaultDASRetries)
+	}
 
 	if c.Metrics.Listen == "" && !c.written["metrics.listen"] {
 		c.Metrics.Listen = DefaultMetricsListen
@@ -92,6 +115,10 @@ func (c *Config) Init() {
 	num(&c.Vouchers.CodeGroups, DefaultCodeGroups)
 	if len(c.Policies) == 0 {
 		c.Policies = map[string]Policy{DefaultPolicy: {}}
+	}
+	for name, p := range c.Policies {
+		str(&p.OverMaxOnline, OverMaxOnlineReject)
+		c.Policies[name] = p
 	}
 	str(&c.Log.Level, "info")
 	str(&c.Log.Format, "text")

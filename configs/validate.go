@@ -93,6 +93,8 @@ func examplePort(path string) string {
 	switch {
 	case strings.HasPrefix(path, "radius.auth_listen"):
 		return "1812"
+	case strings.HasPrefix(path, "radius.acct_listen"):
+		return "1813"
 	case strings.HasPrefix(path, "metrics"):
 		return "9812"
 	}
@@ -229,6 +231,21 @@ func (r *RADIUSConfig) validate(v *validator) {
 	v.intRange("radius.eap_sessions", r.EAPSessions, 1, 1<<20)
 	v.durRange("radius.eap_timeout", r.EAPTimeout, 5*time.Second, 10*time.Minute)
 	v.intRange("radius.workers", r.Workers, 1, 4096)
+	v.listenList("radius.acct_listen", r.AcctListen, true)
+	for i, a := range r.AcctListen {
+		for _, b := range r.AuthListen {
+			if a == b {
+				v.bad(fmt.Sprintf("radius.acct_listen[%d]", i), "%q is also in radius.auth_listen; accounting needs its own port (1813)", a)
+			}
+		}
+	}
+	v.intRange("radius.acct_workers", r.AcctWorkers, 1, 16384)
+	if r.MaxSessionTimeout.Duration != 0 {
+		v.durRange("radius.max_session_timeout", r.MaxSessionTimeout, 5*time.Minute, 7*24*time.Hour)
+	}
+	v.intRange("radius.session_cache_size", r.SessionCacheSize, 100, 10_000_000)
+	v.durRange("radius.das_timeout", r.DASTimeout, 100*time.Millisecond, 30*time.Second)
+	v.intRange("radius.das_retries", r.DASRetries, 0, 10)
 }
 
 func (p *PortalConfig) validate(v *validator) {
@@ -267,6 +284,15 @@ func (c *Config) validatePolicies(v *validator) {
 		}
 		if pol.BandwidthDownKbps < 0 || pol.BandwidthDownKbps > maxKbps {
 			v.bad(path+".bandwidth_down_kbps", "%d is out of range; use 0 (unlimited) to %d", pol.BandwidthDownKbps, maxKbps)
+		}
+		if pol.MaxOnline < 0 || pol.MaxOnline > 50 {
+			v.bad(path+".max_online", "%d is out of range; use 1 to 50 devices online at once (or 0 for no limit beyond the stay's device cap)", pol.MaxOnline)
+		}
+		switch pol.OverMaxOnline {
+		case "", OverMaxOnlineReject, OverMaxOnlineDisconnectOldest: // "" is reject
+		default:
+			v.bad(path+".over_max_online", "unknown choice %q; use %q (refuse the new device) or %q (disconnect the stay's longest-online device)",
+				pol.OverMaxOnline, OverMaxOnlineReject, OverMaxOnlineDisconnectOldest)
 		}
 	}
 	if _, ok := c.Policies[DefaultPolicy]; !ok {

@@ -36,6 +36,12 @@ type Config struct {
 	// MaxRounds caps the EAP round trips of one conversation, the
 	// Response/Identity included. 0 means DefaultMaxRounds.
 	MaxRounds int
+	// Budget, when set, bounds the memory that the reassembly buffers of
+	// all sessions sharing it hold together (MaxMessageSize bounds one
+	// session). A fragment that would exceed it fails its session with
+	// ErrBudgetExhausted, so a flood of conversations cannot make memory
+	// grow without bound. nil means no shared bound.
+	Budget *Budget
 }
 
 // fragmentSize is the TLS data per packet for a given Framed-MTU (0 =

@@ -14,9 +14,13 @@
 // # Lifecycle of a Session
 //
 // A [Session] is one EAP conversation, created with [NewSession] when a
-// RADIUS Access-Request carries an EAP-Response/Identity. Each [Session.Step]
-// takes the peer's EAP packet and returns the packet to send back:
+// RADIUS Access-Request carries an EAP-Response/Identity, or an EAP-Start
+// (an empty EAP-Message, RFC 3579 section 2.1: the NAS asks the server to
+// start). Each [Session.Step] takes the peer's EAP packet and returns the
+// packet to send back:
 //
+//  0. EAP-Start (an empty packet): an EAP-Request/Identity is sent, and
+//     the Response/Identity must answer its Identifier.
 //  1. Response/Identity: the identity is recorded and an EAP-TLS Start is
 //     sent. The session holds no TLS state yet, so a half-open
 //     conversation costs a few hundred bytes and no goroutine.
@@ -32,8 +36,9 @@
 //     1.3 adds its one-byte commitment message, and the final flight is
 //     sent; the peer's acknowledgement yields EAP-Success and a [Result]
 //     with Outcome [Success].
-//  5. Any error (a malformed packet, a Nak, a cap exceeded, a TLS alert,
-//     a certificate refused by VerifyConnection) yields EAP-Failure and a
+//  5. Any error (a malformed packet, a Nak, a cap exceeded, the shared
+//     reassembly [Budget] exhausted, a TLS alert, a certificate refused by
+//     VerifyConnection) yields EAP-Failure and a
 //     Result with Outcome [Failure] and Err set. When TLS produced an alert,
 //     the alert is sent first and the Failure follows its acknowledgement.
 //

@@ -72,14 +72,25 @@ func (f *Fragmenter) Next(size int) TLSPayload {
 // the length announced with FlagLength (a fragment beyond it, or a message
 // ending short of it, is an error) and MaxMessageSize. The zero value is
 // ready to use with DefaultMaxMessageSize; it allocates only when a
-// message actually arrives in several fragments.
+// message actually arrives in several fragments, and then grows its buffer
+// with the data received (not with the length announced, which costs a
+// peer nothing to claim).
 type Reassembler struct {
 	MaxMessageSize int // 0 means DefaultMaxMessageSize
+	// Budget, when set, is the memory shared with other Reassemblers: the
+	// buffer is taken from it, a fragment that needs more than it has left
+	// fails with ErrBudgetExhausted, and Release gives the memory back.
+	// Set it before the first Add.
+	Budget *Budget
 
 	buf       []byte
 	announced int64 // -1 when the first fragment had no length
 	active    bool
+	lease     *lease // what buf holds of Budget
 }
+
+// minReassemblyBuffer is the first allocation of a fragmented message.
+const minReassemblyBuffer = 1024
 
 // InProgress reports whether some fragments of a message have arrived and
 // more are awaited.
@@ -90,9 +101,35 @@ func (r *Reassembler) Reset() {
 	r.buf, r.announced, r.active = r.buf[:0], 0, false
 }
 
-// Release abandons a message in progress and frees the buffer.
+// Release abandons a message in progress, frees the buffer and gives its
+// memory back to the Budget.
 func (r *Reassembler) Release() {
 	r.buf, r.announced, r.active = nil, 0, false
+	if r.lease != nil {
+		r.lease.release()
+	}
+}
+
+// grow makes room in the buffer for need bytes, at most bound (the
+// announced length or the cap), doubling as data arrives, and takes the
+// memory from the Budget first.
+func (r *Reassembler) grow(need, bound int) error {
+	if need <= cap(r.buf) {
+		return nil
+	}
+	size := min(max(need, 2*cap(r.buf), minReassemblyBuffer), bound)
+	if r.Budget != nil {
+		if r.lease == nil {
+			r.lease = &lease{budget: r.Budget}
+		}
+		if err := r.lease.grow(int64(size - cap(r.buf))); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, len(r.buf), size)
+	copy(buf, r.buf)
+	r.buf = buf
+	return nil
 }
 
 func (r *Reassembler) max() int {
@@ -143,11 +180,6 @@ func (r *Reassembler) add(p TLSPayload) ([]byte, bool, error) {
 			return p.Data, true, nil
 		}
 		r.active = true
-		if r.announced > 0 && cap(r.buf) < int(r.announced) {
-			// Grow once to the announced size, but not more than a
-			// typical flight ahead of the data actually received.
-			r.buf = make([]byte, 0, min(int(r.announced), 16<<10))
-		}
 	} else if p.Flags.Has(FlagLength) && r.announced >= 0 && int64(p.Length) != r.announced {
 		return nil, false, fmt.Errorf("eaptls: fragment announces length %d, first fragment announced %d", p.Length, r.announced)
 	}
@@ -160,6 +192,13 @@ func (r *Reassembler) add(p TLSPayload) ([]byte, bool, error) {
 	}
 	if n > int64(limit) {
 		return nil, false, fmt.Errorf("%w: more than %d bytes", ErrMessageTooLarge, limit)
+	}
+	bound := limit
+	if r.announced >= 0 {
+		bound = int(r.announced)
+	}
+	if err := r.grow(int(n), bound); err != nil {
+		return nil, false, err
 	}
 	r.buf = append(r.buf, p.Data...)
 	if p.Flags.Has(FlagMore) {

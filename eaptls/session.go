@@ -29,7 +29,7 @@ var (
 type state uint8
 
 const (
-	stateIdentity  state = iota // awaiting the Response/Identity
+	stateIdentity  state = iota // awaiting the Response/Identity (asked for or not)
 	stateStart                  // Start sent, awaiting the first TLS data
 	stateReceiving              // awaiting (more of) the peer's TLS message
 	stateSending                // sending a flight: awaiting the ack of a fragment
@@ -49,6 +49,7 @@ type Session struct {
 	id       uint8 // Identifier of the outstanding Request
 	rounds   int
 	identity string
+	asked    bool   // a Request/Identity went out (the NAS sent EAP-Start)
 	last     []byte // the outstanding Request, or the final Success/Failure
 	result   Result // the final result, filled in as the handshake ends
 	err      error  // the handshake error whose alert is being sent
@@ -59,6 +60,11 @@ type Session struct {
 	flight  []byte // TLS output being sent, handed back to the pipe for reuse
 	pipe    *handshake.Pipe
 	cleanup runtime.Cleanup
+
+	// Set once the reassembler holds memory of cfg.Budget: a session
+	// dropped without Close still gives it back.
+	leaseCleanup runtime.Cleanup
+	leaseGuarded bool
 }
 
 // NewSession starts a conversation that will use cfg, which must outlive
@@ -71,6 +77,7 @@ func NewSession(cfg *Config) *Session {
 	// A tighter cap on it bounds what a flood of conversations from
 	// spoofed addresses can make the server hold before any TLS work.
 	s.reasm.MaxMessageSize = min(maxClientHelloSize, cfg.maxMessageSize())
+	s.reasm.Budget = cfg.Budget
 	return s
 }
 
@@ -83,10 +90,13 @@ func (s *Session) Identity() string { return s.identity }
 
 // Step consumes one EAP packet from the peer (the EAP-Message attributes
 // joined) and returns the EAP packet to send back (a Request, Success or
-// Failure) and the result so far. framedMTU is the Framed-MTU of the
-// request (0 = unknown). The returned packet is not modified later; the
-// caller may keep it. After Success or Failure, Step returns the same final
-// packet and result again.
+// Failure) and the result so far. An empty in before the peer's identity
+// is an EAP-Start from the NAS (RFC 3579 section 2.1): it is answered with
+// an EAP-Request/Identity. framedMTU is the largest EAP packet to send (0 =
+// unknown): the Framed-MTU of the request, which the caller lowers when its
+// own answer has less room (RADIUS attributes it must echo). The returned
+// packet is not modified later; the caller may keep it. After Success or
+// Failure, Step returns the same final packet and result again.
 func (s *Session) Step(in []byte, framedMTU int) (out []byte, res Result) {
 	switch s.state {
 	case stateDone:
@@ -109,15 +119,22 @@ func (s *Session) Step(in []byte, framedMTU int) (out []byte, res Result) {
 // The session answers any later Step with EAP-Failure.
 func (s *Session) Close() {
 	s.release()
+	s.leaseCleanup.Stop()
 	s.state = stateClosed
 	s.last, s.err = nil, nil
 	s.result = Result{}
 }
 
 func (s *Session) step(in []byte, framedMTU int) ([]byte, error) {
+	if len(in) == 0 && s.state == stateIdentity {
+		if s.rounds > s.cfg.maxRounds() {
+			return nil, fmt.Errorf("%w: more than %d", ErrTooManyRounds, s.cfg.maxRounds())
+		}
+		return s.requestIdentity(), nil
+	}
 	code, id, typ, data, err := parsePacket(in)
 	if err != nil {
-		if s.state == stateIdentity && len(in) >= 2 {
+		if s.state == stateIdentity && !s.asked && len(in) >= 2 {
 			s.id = in[1]
 		}
 		if err == io.ErrUnexpectedEOF {
@@ -125,8 +142,8 @@ func (s *Session) step(in []byte, framedMTU int) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if s.state == stateIdentity {
-		s.id = id
+	if s.state == stateIdentity && !s.asked {
+		s.id = id // the NAS asked for the identity: answer its Identifier
 	}
 	if s.rounds > s.cfg.maxRounds() {
 		return nil, fmt.Errorf("%w: more than %d", ErrTooManyRounds, s.cfg.maxRounds())
@@ -134,12 +151,12 @@ func (s *Session) step(in []byte, framedMTU int) ([]byte, error) {
 	if code != CodeResponse {
 		return nil, fmt.Errorf("eaptls: peer sent EAP-%s, want a Response", code)
 	}
-	if s.state == stateIdentity {
-		return s.readIdentity(typ, data)
-	}
 	if id != s.id {
 		// A duplicate or stale Response: repeat the outstanding Request.
 		return s.last, nil
+	}
+	if s.state == stateIdentity {
+		return s.readIdentity(typ, data)
 	}
 	if s.state == stateAlertAck {
 		// RFC 9190 section 2.1.3: whatever the peer answers to our
@@ -174,6 +191,18 @@ func (s *Session) step(in []byte, framedMTU int) ([]byte, error) {
 	return nil, fmt.Errorf("eaptls: internal error: state %d", s.state)
 }
 
+// requestIdentity answers an EAP-Start with an EAP-Request/Identity, or
+// repeats it: the peer's Response/Identity must then carry its Identifier.
+func (s *Session) requestIdentity() []byte {
+	if s.asked {
+		return s.last
+	}
+	s.asked = true
+	s.id++
+	s.last = []byte{byte(CodeRequest), s.id, 0, typeHeaderLen, byte(TypeIdentity)}
+	return s.last
+}
+
 // readIdentity answers the Response/Identity with an EAP-TLS Start.
 func (s *Session) readIdentity(typ Type, data []byte) ([]byte, error) {
 	if typ != TypeIdentity {
@@ -190,6 +219,11 @@ func (s *Session) readMessage(p TLSPayload, framedMTU int) ([]byte, error) {
 		return nil, errors.New("eaptls: peer sent an acknowledgement, want TLS data")
 	}
 	msg, done, err := s.reasm.Add(p)
+	if l := s.reasm.lease; l != nil && !s.leaseGuarded {
+		// The cleanup refers to the lease, not to s.
+		s.leaseCleanup = runtime.AddCleanup(s, (*lease).release, l)
+		s.leaseGuarded = true
+	}
 	if err != nil {
 		return nil, err
 	}

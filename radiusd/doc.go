@@ -1,7 +1,9 @@
-// Package radiusd implements Keycard's RADIUS authentication server: the
-// hotel's access points (NAS clients) send Access-Request packets carrying
-// EAP-TLS, and radiusd answers Access-Challenge, Access-Accept or
-// Access-Reject.
+// Package radiusd implements Keycard's RADIUS server: the hotel's access
+// points (NAS clients) send Access-Request packets carrying EAP-TLS, and
+// radiusd answers Access-Challenge, Access-Accept or Access-Reject; they
+// send Accounting-Request packets, and radiusd records them durably before
+// it answers; and when a stay ends, radiusd tells them to drop the stay's
+// devices (RFC 5176 Disconnect-Request).
 //
 // It owns:
 //
@@ -17,10 +19,32 @@
 //   - the RFC 5080 reply cache, so a retransmission is answered with the
 //     same bytes and never run twice;
 //   - EAP dispatch to package eaptls, bounded per device and in total;
-//   - the stay policy at the TLS handshake (tls.Config.VerifyConnection calls
-//     the Authorizer on full and resumed handshakes alike);
+//   - the stay policy at the end of the TLS handshake (eaptls.Config.Authorize
+//     calls the Authorizer on full and resumed handshakes alike, once the
+//     device has proven its key);
 //   - the Access-Accept attributes (MS-MPPE keys, Session-Timeout, Class,
 //     VLAN, bandwidth) and the Access-Reject with its logged, counted reason;
+//   - the accounting listener (acct.go, RFC 2866): Request Authenticator
+//     checked, Start / Interim-Update / Stop tied to the stay and device
+//     by the Class of the Access-Accept (else the User-Name), Gigawords
+//     joined, Accounting-On/Off closing a NAS's sessions, and the
+//     Accounting-Response sent only once the Accounting store has
+//     committed the record (package sessions keeps them; it speaks no
+//     RADIUS);
+//   - the Dynamic Authorization client (das.go, RFC 5176): Disconnect-
+//     Request and CoA-Request with Message-Authenticator and
+//     Event-Timestamp, answers verified, retries with backoff; per-NAS
+//     profiles (das_profile.go) choose the session identifiers, the ports
+//     and how a stay's policy is written into the Access-Accept, with the
+//     RFC / hostapd behaviour as the default; package dastest is a DAS
+//     responder for tests;
+//   - the enforcer (enforce.go): at each check-out (a timer on the next
+//     one), on every change the audit log reports (a stay ended or a
+//     device revoked by another process) and on an Accounting-Start of a
+//     device that should not be online, it disconnects the devices that
+//     must go and records the outcome on each session; after an extension
+//     it sends CoA with the new Session-Timeout to NAS clients that take
+//     CoA;
 //   - Prometheus metrics registered on the registry it is given.
 //
 // It leaves the hotel rules to package vouchers (through the Authorizer
@@ -34,7 +58,7 @@
 //
 // Lifecycle: New builds a Server from a Config and its Deps; Listen
 // (optional, for callers that want Addrs first) opens every address in
-// Config.AuthListen; ListenAndServe serves until its context ends or
+// Config.AuthListen and Config.AcctListen; ListenAndServe serves until its context ends or
 // Shutdown is called, reloading the NAS snapshot when another process
 // changed the table; Shutdown stops reading, lets in-flight requests
 // finish (sending any delayed rejects at once) and closes the sockets.

@@ -17,7 +17,7 @@ const (
 	dropShort          dropCause = "short"       // under 20 bytes or shorter than its Length
 	dropOversized      dropCause = "oversized"   // over 4096 bytes
 	dropMalformed      dropCause = "malformed"   // bad Length or attributes
-	dropBadCode        dropCause = "bad_code"    // not Access-Request or Status-Server
+	dropBadCode        dropCause = "bad_code"    // a code that does not belong on this port
 	dropBadMsgAuth     dropCause = "bad_message_authenticator"
 	dropMissingMsgAuth dropCause = "missing_message_authenticator"
 	dropInProgress     dropCause = "duplicate_in_progress" // retransmission of a request still being answered
@@ -25,10 +25,16 @@ const (
 	dropEAPMalformed   dropCause = "eap_malformed"         // EAP-Message missing, cut or too long
 	dropEAPBusy        dropCause = "eap_busy"              // another packet of the conversation is being processed
 	dropInternal       dropCause = "internal"              // an answer could not be built
+
+	// Accounting port (RFC 2866).
+	dropBadRequestAuth  dropCause = "bad_request_authenticator" // Accounting-Request authenticator does not match the secret
+	dropAcctMalformed   dropCause = "acct_malformed"            // no Acct-Status-Type, or no Acct-Session-Id for a session record
+	dropAcctStoreFailed dropCause = "acct_store_failed"         // the record could not be committed: no answer, so the NAS retries
 )
 
 var allDropCauses = []dropCause{dropUnknownNAS, dropShort, dropOversized, dropMalformed, dropBadCode,
-	dropBadMsgAuth, dropMissingMsgAuth, dropInProgress, dropOverloaded, dropEAPMalformed, dropEAPBusy, dropInternal}
+	dropBadMsgAuth, dropMissingMsgAuth, dropInProgress, dropOverloaded, dropEAPMalformed, dropEAPBusy, dropInternal,
+	dropBadRequestAuth, dropAcctMalformed, dropAcctStoreFailed}
 
 // dropError is what a handler returns when the packet gets no answer.
 type dropError struct {

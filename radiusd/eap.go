@@ -1,16 +1,15 @@
 package radiusd
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2869"
@@ -26,10 +25,26 @@ const maxEAPMessage = radius.MaxPacketLength
 // maxAttrValue is the largest value of one RADIUS attribute.
 const maxAttrValue = 253
 
+// stateLen is the length of the State that names a conversation.
+const stateLen = 16
+
+// defaultReassemblyBudget bounds the memory that the reassembly buffers of
+// all EAP conversations hold together. A device's TLS flight is a few KiB
+// (a certificate chain, a post-quantum ClientHello) and is held only until
+// it is complete, so 32 MiB is thousands of devices sending at the same
+// instant; without it, each of the Config.EAPSessions conversations could
+// hold up to Config.MaxMessageSize (4096 x 64 KiB = 256 MiB). When it is
+// used up, the fragment that needs more fails its conversation (an
+// Access-Reject; the device tries again) instead of memory growing.
+const defaultReassemblyBudget = 32 << 20
+
 var errNoEAP = errors.New("no EAP-Message")
 
 // joinEAPMessage concatenates the EAP-Message attributes of p (RFC 3579
-// section 3.1) and checks that they hold exactly one EAP packet.
+// section 3.1) and checks that they hold exactly one EAP packet. EAP-Message
+// attributes that are all empty are an EAP-Start (RFC 3579 section 2.1: the
+// NAS asks the server to start the conversation); it is returned as an
+// empty, non-nil slice.
 func joinEAPMessage(p *radius.Packet) ([]byte, error) {
 	var out []byte
 	for _, a := range p.Attributes {
@@ -39,18 +54,44 @@ func joinEAPMessage(p *radius.Packet) ([]byte, error) {
 		if len(out)+len(a.Attribute) > maxEAPMessage {
 			return nil, fmt.Errorf("EAP-Message over %d bytes", maxEAPMessage)
 		}
+		if out == nil {
+			out = make([]byte, 0, len(a.Attribute))
+		}
 		out = append(out, a.Attribute...)
 	}
-	if out == nil {
+	switch {
+	case out == nil:
 		return nil, errNoEAP
-	}
-	if len(out) < 4 {
+	case len(out) == 0:
+		return out, nil // EAP-Start
+	case len(out) < 4:
 		return nil, fmt.Errorf("EAP-Message of %d bytes is shorter than an EAP header", len(out))
 	}
 	if n := int(out[2])<<8 | int(out[3]); n != len(out) {
 		return nil, fmt.Errorf("EAP length %d but %d bytes of EAP-Message", n, len(out))
 	}
 	return out, nil
+}
+
+// eapRoom is the largest EAP packet that an Access-Challenge answering req
+// can carry within the 4096 bytes of a RADIUS packet: what is left after the
+// header, Message-Authenticator, State and the Proxy-State attributes copied
+// from req (RFC 2865 section 5.33), less the two octets of each EAP-Message
+// attribute (at most 253 bytes of EAP each). The fragment size is lowered to
+// fit it, so a request carrying large Proxy-States still gets an answer.
+func eapRoom(req *radius.Packet) int {
+	room := radius.MaxPacketLength - headerLen - (2 + msgAuthLen) - (2 + stateLen)
+	for _, a := range req.Attributes {
+		if a.Type == rfc2865.ProxyState_Type {
+			room -= 2 + len(a.Attribute)
+		}
+	}
+	if room <= 0 {
+		return 0
+	}
+	// E bytes of EAP take E + 2*ceil(E/253) bytes of attributes; with
+	// k = ceil(room/255), E = room - 2k satisfies that.
+	return room - 2*((room+254)/255)
 }
 
 // addEAPMessage splits an EAP packet into EAP-Message attributes of at most
@@ -68,11 +109,16 @@ func addEAPMessage(p *radius.Packet, eap []byte) {
 // conversation evicted or replaced while busy is closed when the worker
 // is done.
 type conversation struct {
-	state   [16]byte
+	state   [stateLen]byte
 	nas     string
 	station stationKey
+	first   replyKey // the request that started it
 	started time.Time
 	session *eaptls.Session
+
+	// Owned by the conversations table, under its lock.
+	elem     *list.Element // in conversations.idle
+	deadline time.Time     // forgotten when no round has come by then
 
 	mu     sync.Mutex
 	busy   bool
@@ -83,23 +129,57 @@ type conversation struct {
 	decision   *vouchers.Decision
 	decidedAt  time.Time
 	authErr    error
-	tickets    [][ticketHandleSize]byte // session tickets handed out in this conversation
+	// Session tickets handed out in this conversation, held back from the
+	// ticket store until the device is admitted (see tlsPolicy).
+	tickets []heldTicket
+	// evict names the stay's devices to disconnect when this one is
+	// admitted over its policy's MaxOnline (see simultaneousUse).
+	evict []int64
 }
 
-// addTicket records a session ticket handed out in this conversation.
-func (c *conversation) addTicket(h []byte) {
-	if len(h) != ticketHandleSize {
+func (c *conversation) setEvictions(devices []int64) {
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	c.evict = devices
+}
+
+// evictions returns, once, the devices to disconnect on admission.
+func (c *conversation) evictions() []int64 {
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	ev := c.evict
+	c.evict = nil
+	return ev
+}
+
+// evict disconnects, in the background, the stay's devices that make room
+// for the device admitted by d.
+func (s *Server) evict(ctx context.Context, d vouchers.Decision, devices []int64) {
+	if len(devices) == 0 || s.deps.Evict == nil {
 		return
 	}
-	c.decisionMu.Lock()
-	defer c.decisionMu.Unlock()
-	c.tickets = append(c.tickets, [ticketHandleSize]byte(h))
+	for _, id := range devices {
+		s.logger.Info("radiusd: too many devices online; disconnecting the stay's longest-online device",
+			"stay", d.Stay.ID, "device", id, "admitted", d.Device.ID, "max_online", d.Policy.MaxOnline)
+		s.deps.Evict(context.WithoutCancel(ctx), id, "over max_online")
+	}
 }
 
-func (c *conversation) ticketHandles() [][ticketHandleSize]byte {
+// holdTicket keeps a session ticket handed out in this conversation until
+// the conversation ends.
+func (c *conversation) holdTicket(t heldTicket) {
 	c.decisionMu.Lock()
 	defer c.decisionMu.Unlock()
-	return slices.Clone(c.tickets)
+	c.tickets = append(c.tickets, t)
+}
+
+// takeTickets returns the tickets held and forgets them.
+func (c *conversation) takeTickets() []heldTicket {
+	c.decisionMu.Lock()
+	defer c.decisionMu.Unlock()
+	t := c.tickets
+	c.tickets = nil
+	return t
 }
 
 // acquire marks c busy; false when it is busy already or closed.
@@ -183,76 +263,188 @@ type stationKey struct {
 }
 
 // conversations is the table of EAP conversations in flight, bounded in
-// number (the stalest goes first) and in age.
+// number (the one idle longest goes first) and in idle time: a conversation
+// is forgotten when no round has come for timeout. The timeout is per
+// round, not from the start, so a device that waits for its guest (a trust
+// prompt on the first connection) is not cut off while it keeps answering;
+// the total is still bounded, by eaptls's MaxRounds rounds of at most
+// timeout each. It is safe for concurrent use.
 type conversations struct {
-	mu        sync.Mutex // makes replace-by-station atomic
-	byState   *expirable.LRU[[16]byte, *conversation]
-	byStation *expirable.LRU[stationKey, [16]byte]
-	rand      io.Reader
+	size    int
+	timeout time.Duration
+	now     func() time.Time // injected by tests; time.Now otherwise
+	rand    io.Reader
+	// budget is the reassembly memory shared by every conversation's
+	// session.
+	budget *eaptls.Budget
+
+	mu        sync.Mutex
+	byState   map[[stateLen]byte]*conversation
+	byStation map[stationKey]*conversation
+	idle      list.List   // of *conversation, most recently active first
+	sweeper   *time.Timer // forgets idle conversations when no request comes
 }
 
-func newConversations(size int, ttl time.Duration, rand io.Reader) *conversations {
+func newConversations(size int, timeout time.Duration, rand io.Reader) *conversations {
+	if timeout <= 0 {
+		timeout = 100 * 365 * 24 * time.Hour // no idle limit
+	}
 	return &conversations{
-		byState: expirable.NewLRU[[16]byte, *conversation](size,
-			func(_ [16]byte, c *conversation) { c.close() }, ttl),
-		byStation: expirable.NewLRU[stationKey, [16]byte](size, nil, ttl),
+		size:      max(size, 1),
+		timeout:   timeout,
+		now:       time.Now,
 		rand:      rand,
+		budget:    eaptls.NewBudget(defaultReassemblyBudget),
+		byState:   map[[stateLen]byte]*conversation{},
+		byStation: map[stationKey]*conversation{},
 	}
 }
 
-func (t *conversations) len() int { return t.byState.Len() }
+func (t *conversations) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(t.now())
+	return len(t.byState)
+}
 
-// closeAll ends every conversation (the eviction callback closes each).
+// closeAll ends every conversation.
 func (t *conversations) closeAll() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.byState.Purge()
-	t.byStation.Purge()
+	for _, c := range t.byState {
+		c.close()
+	}
+	clear(t.byState)
+	clear(t.byStation)
+	t.idle.Init()
+	if t.sweeper != nil {
+		t.sweeper.Stop()
+		t.sweeper = nil
+	}
 }
 
 // start registers a new conversation for a device, closing the device's
-// previous one.
-func (t *conversations) start(nas, station string, newSession func(*conversation) *eaptls.Session) (*conversation, error) {
-	c := &conversation{nas: nas, station: stationKey{nas, station}, started: time.Now()}
+// previous one. first names the request that starts it: a retransmission
+// of that request (the reply cache has let its Access-Challenge go) finds
+// the same conversation, which answers it again, rather than a new one
+// that would replace it.
+func (t *conversations) start(nas, station string, first replyKey, newSession func(*conversation) *eaptls.Session) (*conversation, error) {
+	if station != "" {
+		t.mu.Lock()
+		now := t.now()
+		t.expireLocked(now)
+		if old, ok := t.byStation[stationKey{nas, station}]; ok && old.first == first {
+			t.touchLocked(old, now)
+			t.mu.Unlock()
+			return old, nil
+		}
+		t.mu.Unlock()
+	}
+	c := &conversation{nas: nas, station: stationKey{nas, station}, first: first, started: time.Now()}
 	if _, err := io.ReadFull(t.rand, c.state[:]); err != nil {
 		return nil, fmt.Errorf("radiusd: State: %w", err)
 	}
 	c.session = newSession(c)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.now()
+	t.expireLocked(now)
 	if station != "" {
-		if old, ok := t.byStation.Peek(c.station); ok {
-			t.byState.Remove(old) // closes it
+		if old, ok := t.byStation[c.station]; ok {
+			t.removeLocked(old)
 		}
-		t.byStation.Add(c.station, c.state)
+		t.byStation[c.station] = c
 	}
-	t.byState.Add(c.state, c)
+	for len(t.byState) >= t.size {
+		t.removeLocked(t.idle.Back().Value.(*conversation)) // the one idle longest
+	}
+	t.byState[c.state] = c
+	c.elem = t.idle.PushFront(c)
+	c.deadline = now.Add(t.timeout)
+	t.armLocked()
 	return c, nil
 }
 
-// find returns the conversation with State state begun by nas.
+// find returns the conversation with State state begun by nas, and counts
+// the request as a round: the conversation's idle deadline starts again.
 func (t *conversations) find(state []byte, nas string) (*conversation, bool) {
-	if len(state) != 16 {
+	if len(state) != stateLen {
 		return nil, false
 	}
-	c, ok := t.byState.Get([16]byte(state))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	t.expireLocked(now)
+	c, ok := t.byState[[stateLen]byte(state)]
 	if !ok || c.nas != nas {
 		return nil, false
 	}
+	t.touchLocked(c, now)
 	return c, true
+}
+
+// touch starts c's idle deadline again (after a round that took long).
+func (t *conversations) touch(c *conversation) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byState[c.state] == c {
+		t.touchLocked(c, t.now())
+	}
+}
+
+func (t *conversations) touchLocked(c *conversation, now time.Time) {
+	c.deadline = now.Add(t.timeout)
+	t.idle.MoveToFront(c.elem)
 }
 
 // finish removes c from the table and closes it.
 func (t *conversations) finish(c *conversation) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if c.station.station != "" {
-		if cur, ok := t.byStation.Peek(c.station); ok && cur == c.state {
-			t.byStation.Remove(c.station)
-		}
+	if t.byState[c.state] == c {
+		t.removeLocked(c)
 	}
-	t.byState.Remove(c.state)
 	c.close()
+}
+
+// removeLocked takes c out of the table and closes it.
+func (t *conversations) removeLocked(c *conversation) {
+	delete(t.byState, c.state)
+	if cur, ok := t.byStation[c.station]; ok && cur == c {
+		delete(t.byStation, c.station)
+	}
+	t.idle.Remove(c.elem)
+	c.close()
+}
+
+// expireLocked forgets the conversations whose deadline has passed; the
+// list is in order of activity, so they are at its back.
+func (t *conversations) expireLocked(now time.Time) {
+	for e := t.idle.Back(); e != nil; e = t.idle.Back() {
+		c := e.Value.(*conversation)
+		if now.Before(c.deadline) {
+			return
+		}
+		t.removeLocked(c)
+	}
+}
+
+// armLocked makes sure idle conversations are forgotten even when no
+// request comes to do it: a timer sweeps the table once a timeout while it
+// holds any. (A timer holds no goroutine while it waits.)
+func (t *conversations) armLocked() {
+	if t.sweeper != nil || len(t.byState) == 0 {
+		return
+	}
+	t.sweeper = time.AfterFunc(t.timeout, t.sweep)
+}
+
+func (t *conversations) sweep() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweeper = nil
+	t.expireLocked(t.now())
+	t.armLocked()
 }
 
 // serveEAP runs one step of an EAP conversation and answers with
@@ -269,7 +461,8 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 
 	var c *conversation
 	if state := rfc2865.State_Get(r.packet); state == nil {
-		c, err = s.conversations.start(r.nas.Name, station, s.newSession)
+		first := replyKey{remote: r.remote, identifier: r.packet.Identifier, authenticator: r.packet.Authenticator}
+		c, err = s.conversations.start(r.nas.Name, station, first, s.newSession)
 		if err != nil {
 			return drop(dropInternal, err)
 		}
@@ -283,10 +476,17 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 	case !ok:
 		return drop(dropEAPBusy, nil)
 	}
-	out, res := c.step(in, int(rfc2865.FramedMTU_Get(r.packet)))
+	// The EAP packet must fit the Access-Challenge along with the
+	// attributes copied from the request, whatever the Framed-MTU.
+	mtu := eapRoom(r.packet)
+	if framed := int(rfc2865.FramedMTU_Get(r.packet)); framed > 0 && framed < mtu {
+		mtu = framed
+	}
+	out, res := c.step(in, mtu)
 
 	switch res.Outcome {
 	case eaptls.Continue:
+		s.conversations.touch(c)
 		resp := r.packet.Response(radius.CodeAccessChallenge)
 		addEAPMessage(resp, out)
 		resp.Add(rfc2865.State_Type, radius.Attribute(c.state[:]))
@@ -297,10 +497,16 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 		if err != nil || !d.Allowed {
 			return s.reject(w, r, failureFor(in), outcome{conv: c, result: res, decision: d, reason: d.Reason, err: err})
 		}
+		// Only now may the session tickets of this handshake resume.
+		s.policy.commitTickets(c)
+		s.evict(r.ctx, d, c.evictions())
 		return s.accept(w, r, out, outcome{conv: c, result: res, decision: d, reason: d.Reason})
 	default:
 		s.conversations.finish(c)
 		o := outcome{conv: c, result: res, reason: reasonTLSFailed}
+		if errors.Is(res.Err, eaptls.ErrBudgetExhausted) {
+			o.reason = reasonServerBusy
+		}
 		if d, authErr := c.result(); d != nil {
 			o.decision, o.reason, o.err = *d, d.Reason, authErr
 		}
@@ -322,6 +528,7 @@ func (s *Server) newSession(c *conversation) *eaptls.Session {
 		FragmentSize:   s.cfg.FragmentSize,
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		MaxRounds:      s.cfg.MaxRounds,
+		Budget:         s.conversations.budget,
 	})
 }
 

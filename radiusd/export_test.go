@@ -28,3 +28,17 @@ func (s *Server) HandlePacket(remote netip.AddrPort, b []byte) (reply []byte, ca
 	}
 	return w.reply, ""
 }
+
+// HandleAccounting runs the whole accounting pipeline on one datagram from
+// remote, as an accounting worker does.
+func (s *Server) HandleAccounting(remote netip.AddrPort, b []byte) (reply []byte, cause string) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	w := &recorder{}
+	r := &request{ctx: ctx, remote: remote, raw: b, received: time.Now()}
+	if err := s.acct.serveRADIUS(w, r); err != nil {
+		s.dropped(remote, r, err)
+		return nil, string(causeOf(err))
+	}
+	return w.reply, ""
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"layeh.com/radius"
@@ -74,30 +75,38 @@ func (s *Server) withNAS(next handler) handler {
 // Status-Server belong on the auth port.
 func (s *Server) withParse(next handler) handler {
 	return handlerFunc(func(w responseWriter, r *request) error {
-		if len(r.raw) > radius.MaxPacketLength {
-			return drop(dropOversized, nil)
+		if err := r.parse(radius.CodeAccessRequest, radius.CodeStatusServer); err != nil {
+			return err
 		}
-		n, err := packetLength(r.raw)
-		if err != nil {
-			var short shortError
-			if errors.As(err, &short) {
-				return drop(dropShort, err)
-			}
-			return drop(dropMalformed, err)
-		}
-		r.raw = r.raw[:n]
-		switch radius.Code(r.raw[0]) {
-		case radius.CodeAccessRequest, radius.CodeStatusServer:
-		default:
-			return drop(dropBadCode, errors.New(radius.Code(r.raw[0]).String()))
-		}
-		p, err := radius.Parse(r.raw, r.nas.Secret)
-		if err != nil {
-			return drop(dropMalformed, err)
-		}
-		r.packet = p
 		return next.serveRADIUS(w, r)
 	})
+}
+
+// parse checks the datagram's size and Length, that its code is one of
+// codes (what belongs on this port), and decodes it into r.packet. It
+// returns the drop error otherwise.
+func (r *request) parse(codes ...radius.Code) error {
+	if len(r.raw) > radius.MaxPacketLength {
+		return drop(dropOversized, nil)
+	}
+	n, err := packetLength(r.raw)
+	if err != nil {
+		var short shortError
+		if errors.As(err, &short) {
+			return drop(dropShort, err)
+		}
+		return drop(dropMalformed, err)
+	}
+	r.raw = r.raw[:n]
+	if code := radius.Code(r.raw[0]); !slices.Contains(codes, code) {
+		return drop(dropBadCode, errors.New(code.String()))
+	}
+	p, err := radius.Parse(r.raw, r.nas.Secret)
+	if err != nil {
+		return drop(dropMalformed, err)
+	}
+	r.packet = p
+	return nil
 }
 
 // withMessageAuthenticator checks Message-Authenticator: a wrong one is

@@ -80,7 +80,7 @@ func TestPolicyVerify(t *testing.T) {
 }
 
 // After the handshake the stay policy decides, at the injected time; a
-// refusal withdraws the session tickets of the conversation.
+// refusal drops the session tickets held in the conversation.
 func TestPolicyAuthorize(t *testing.T) {
 	now := time.Date(2026, 11, 23, 15, 0, 0, 0, time.UTC)
 	client := selfSigned(t, x509.ExtKeyUsageClientAuth)
@@ -92,7 +92,7 @@ func TestPolicyAuthorize(t *testing.T) {
 		wantReason  vouchers.Reason
 		wantTickets bool
 	}{
-		{"allowed", vouchers.Decision{Allowed: true, Reason: vouchers.ReasonOK}, nil, vouchers.ReasonOK, true},
+		{"allowed", vouchers.Decision{Allowed: true, Reason: vouchers.ReasonOK, Remaining: 3 * time.Hour}, nil, vouchers.ReasonOK, true},
 		{"stay ended", vouchers.Decision{Reason: vouchers.ReasonStayEnded}, nil, vouchers.ReasonStayEnded, false},
 		{"database down", vouchers.Decision{}, dbDown, reasonServerError, false},
 	}
@@ -107,11 +107,11 @@ func TestPolicyAuthorize(t *testing.T) {
 				tickets: newTicketStore(16, func() time.Time { return now }, rand.Reader)}
 			c := &conversation{}
 			ss := &tls.SessionState{}
-			h, err := p.tickets.wrap(now.Add(time.Hour), ss)
+			h, err := p.tickets.seal(now.Add(time.Hour), ss)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.addTicket(h)
+			c.holdTicket(h)
 			d, err := p.authorize(context.Background(), c, client)
 			if tt.decideErr != nil && !errors.Is(err, tt.decideErr) {
 				t.Errorf("err = %v, want %v", err, tt.decideErr)
@@ -125,8 +125,24 @@ func TestPolicyAuthorize(t *testing.T) {
 			if !sawNow.Equal(now) {
 				t.Errorf("Authorizer saw time %v, want the injected %v", sawNow, now)
 			}
-			if _, kept := p.tickets.sessions.Peek([ticketHandleSize]byte(h)); kept != tt.wantTickets {
-				t.Errorf("ticket kept = %v, want %v", kept, tt.wantTickets)
+			// The ticket resumes only once the Access-Accept commits it,
+			// which only an admitted device gets to.
+			if _, stored := p.tickets.sessions.Peek(h.handle); stored {
+				t.Error("ticket stored before the Access-Accept")
+			}
+			if d.Allowed {
+				p.commitTickets(c)
+			}
+			if tk, stored := p.tickets.sessions.Peek(h.handle); stored != tt.wantTickets {
+				t.Errorf("ticket stored = %v, want %v", stored, tt.wantTickets)
+			} else if stored && !tk.notAfter.Equal(now.Add(tt.decide.Remaining)) {
+				// The stay's end, not the certificate's: after an extension
+				// the session resumes until the new check-out.
+				t.Errorf("ticket resumes until %v, want the admitted stay's end %v", tk.notAfter, now.Add(tt.decide.Remaining))
+			}
+			p.commitTickets(c) // a refusal dropped them: nothing to commit
+			if _, stored := p.tickets.sessions.Peek(h.handle); stored != tt.wantTickets {
+				t.Errorf("after a second commit, ticket stored = %v, want %v", stored, tt.wantTickets)
 			}
 		})
 	}

@@ -33,7 +33,7 @@ type job struct {
 // the server stops. When every worker is busy and the queue is full, the
 // datagram is dropped and counted (the NAS will retransmit) rather than
 // letting the socket buffer hide the overload.
-func (s *Server) read(conn *net.UDPConn) {
+func (s *Server) read(conn *net.UDPConn, queue chan<- job) {
 	buf := make([]byte, radius.MaxPacketLength+1) // one more, to see oversized packets
 	for {
 		n, remote, err := conn.ReadFromUDPAddrPort(buf)
@@ -56,22 +56,22 @@ func (s *Server) read(conn *net.UDPConn) {
 		}
 		j := job{conn: conn, remote: remote, data: append([]byte(nil), buf[:n]...), received: time.Now()}
 		select {
-		case s.queue <- j:
+		case queue <- j:
 		default:
 			s.dropped(remote, nil, drop(dropOverloaded, nil))
 		}
 	}
 }
 
-// work serves queued datagrams until the queue is closed.
-func (s *Server) work(base context.Context) {
-	for j := range s.queue {
-		s.serveDatagram(base, j)
+// work serves queued datagrams with h until the queue is closed.
+func (s *Server) work(base context.Context, queue <-chan job, h handler) {
+	for j := range queue {
+		s.serveDatagram(base, j, h)
 	}
 }
 
-// serveDatagram runs the auth pipeline on one datagram.
-func (s *Server) serveDatagram(base context.Context, j job) {
+// serveDatagram runs a port's pipeline h on one datagram.
+func (s *Server) serveDatagram(base context.Context, j job, h handler) {
 	ctx, cancel := context.WithTimeout(base, requestTimeout)
 	defer cancel()
 	r := &request{ctx: ctx, remote: j.remote, raw: j.data, received: j.received}
@@ -84,7 +84,7 @@ func (s *Server) serveDatagram(base context.Context, j job) {
 			s.dropped(j.remote, r, drop(dropInternal, fmt.Errorf("panic: %v", v)))
 		}
 	}()
-	if err := s.handler.serveRADIUS(w, r); err != nil {
+	if err := h.serveRADIUS(w, r); err != nil {
 		s.dropped(j.remote, r, err)
 	}
 }

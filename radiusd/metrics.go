@@ -16,6 +16,10 @@ type metrics struct {
 	cacheHits    prometheus.Counter
 	noMsgAuth    prometheus.Counter     // requests accepted without Message-Authenticator (NAS opt-out)
 	requests     *prometheus.CounterVec // code
+
+	acct          *prometheus.CounterVec // status
+	acctCommit    prometheus.Histogram   // time an Accounting-Request waits for its commit
+	acctCacheHits prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts func() float64) (*metrics, error) {
@@ -51,7 +55,24 @@ func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts f
 			Help: "Authentic requests served, by RADIUS code.",
 		}, []string{"code"}),
 	}
+	m.acct = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keycard_radius_accounting_total",
+		Help: "Accounting-Requests stored and acknowledged, by Acct-Status-Type.",
+	}, []string{"status"})
+	m.acctCommit = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "keycard_radius_accounting_commit_seconds",
+		Help:    "Time an accounting record waits until it is durably committed (group commit) and can be acknowledged.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	m.acctCacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keycard_radius_accounting_reply_cache_hits_total",
+		Help: "Retransmitted Accounting-Requests answered from the reply cache (never recorded twice).",
+	})
+	for _, st := range []string{"start", "interim", "stop", "accounting_on", "accounting_off", "other"} {
+		m.acct.WithLabelValues(st)
+	}
 	collectors := []prometheus.Collector{m.auth, m.authDuration, m.authRounds, m.dropped, m.cacheHits, m.noMsgAuth, m.requests,
+		m.acct, m.acctCommit, m.acctCacheHits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "keycard_radius_eap_sessions",
 			Help: "EAP conversations in flight.",

@@ -164,7 +164,16 @@ func encodeResponse(resp, req *radius.Packet, key *secretKey) ([]byte, error) {
 		return nil, fmt.Errorf("radiusd: encode %v: %w", resp.Code, err)
 	}
 	const at = headerLen + 2 // the value of the first attribute
-	mac := key.messageAuthenticator(b, at, req.Authenticator[:])
+	macAuth := req.Authenticator[:]
+	if resp.Code == radius.CodeAccountingResponse {
+		// An Accounting-Response's Message-Authenticator is computed with
+		// the Authenticator field zeroed, as for the Accounting-Request
+		// it answers: that is how FreeRADIUS (radclient) checks it;
+		// hostapd does not check it at all.
+		var zero [16]byte
+		macAuth = zero[:]
+	}
+	mac := key.messageAuthenticator(b, at, macAuth)
 	copy(b[at:], mac[:])
 	responseAuthenticator(b, key.secret) // b[4:20] holds the Request Authenticator
 	return b, nil

@@ -38,7 +38,24 @@ type NAS struct {
 	// Secret is the RADIUS shared secret. NASStore.Add returns it (generated
 	// when empty) once; List leaves it empty; Lookup carries it for the server.
 	Secret  []byte
-	DASPort int // where the NAS listens for Disconnect/CoA; 0 means DefaultDASPort
+	DASPort int // where the NAS listens for Disconnect-Request; 0 means DefaultDASPort
+	// DASAddress is where Disconnect-Request and CoA-Request go. The zero
+	// Addr means the address the session's accounting came from, which is
+	// what a NAS whose Network is a whole management subnet of access
+	// points needs; set it for a controller that answers for its APs.
+	DASAddress netip.Addr
+	// Profile names the DAS/policy profile (see Profiles): which session
+	// identifiers a Disconnect carries, the CoA port, how a stay's VLAN and
+	// bandwidth are written into an Access-Accept. Empty means
+	// DefaultProfile.
+	Profile string
+	// CoA says the NAS accepts CoA-Request. Off by default: many access
+	// points ignore CoA but honour Disconnect (hostapd answers a CoA with
+	// Session-Timeout with a NAK).
+	CoA bool
+	// CoAPort is where CoA-Request goes; 0 means the profile's choice
+	// (DASPort for rfc5176, 1700 for cisco-wlc and meraki).
+	CoAPort int
 	// AllowMissingMessageAuthenticator accepts Access-Requests without
 	// Message-Authenticator from this NAS (requests with EAP-Message and
 	// Status-Server still need it). It is an opt-out so that the zero value
@@ -108,6 +125,28 @@ func (n *NAS) validate() error {
 	}
 	if n.DASPort < 1 || n.DASPort > 65535 {
 		return fmt.Errorf("radiusd: DAS port %d: use 1..65535 (default %d)", n.DASPort, DefaultDASPort)
+	}
+	if n.DASAddress.IsValid() {
+		a := n.DASAddress.Unmap()
+		switch {
+		case a.Zone() != "":
+			return fmt.Errorf("radiusd: DAS address %s: drop the zone (%%%s)", a, a.Zone())
+		case a.IsUnspecified() || a.IsMulticast():
+			return fmt.Errorf("radiusd: DAS address %s: give the access point's or controller's own address", a)
+		}
+		n.DASAddress = a
+	}
+	if n.Profile == "" {
+		n.Profile = DefaultProfile
+	}
+	if _, err := ProfileByName(n.Profile); err != nil {
+		return err
+	}
+	if n.CoAPort < 0 || n.CoAPort > 65535 {
+		return fmt.Errorf("radiusd: CoA port %d: use 1..65535, or 0 for the profile's choice", n.CoAPort)
+	}
+	if n.CoAPort != 0 && !n.CoA {
+		return fmt.Errorf("radiusd: CoA port %d given for a NAS that does not accept CoA-Request: enable CoA too", n.CoAPort)
 	}
 	if len(n.Secret) > 0 && (len(n.Secret) < MinSecretLength || len(n.Secret) > MaxSecretLength) {
 		return fmt.Errorf("radiusd: shared secret of %d characters: use %d..%d (or leave it empty to generate one)",

@@ -135,9 +135,11 @@ func (s *NASStore) Add(ctx context.Context, by vouchers.Actor, n NAS) (NAS, erro
 			return fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
 		}
 		res, err := tx.ExecContext(ctx,
-			`INSERT INTO nas (name, network, secret_sealed, das_port, require_message_authenticator, created_at)
-			 VALUES (?, ?, ?, ?, ?, ?)`,
-			n.Name, n.Network.String(), sealed, n.DASPort, !n.AllowMissingMessageAuthenticator, n.CreatedAt.Format(time.RFC3339))
+			`INSERT INTO nas (name, network, secret_sealed, das_port, require_message_authenticator, created_at,
+			                  das_address, profile, coa, coa_port)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.Name, n.Network.String(), sealed, n.DASPort, !n.AllowMissingMessageAuthenticator, n.CreatedAt.Format(time.RFC3339),
+			dasAddressColumn(n.DASAddress), n.Profile, n.CoA, n.CoAPort)
 		if err != nil {
 			if strings.Contains(err.Error(), "UNIQUE") {
 				return fmt.Errorf("%w: %s or %s", ErrDuplicateNAS, n.Name, n.Network)
@@ -170,7 +172,27 @@ func auditDetail(n NAS) string {
 	if n.AllowMissingMessageAuthenticator {
 		ma = "message-authenticator NOT required"
 	}
-	return fmt.Sprintf("%s das %d %s", n.Network, n.DASPort, ma)
+	das := "accounting source"
+	if n.DASAddress.IsValid() {
+		das = n.DASAddress.String()
+	}
+	coa := "coa off"
+	if n.CoA {
+		coa = "coa on"
+		if n.CoAPort != 0 {
+			coa = fmt.Sprintf("coa on port %d", n.CoAPort)
+		}
+	}
+	return fmt.Sprintf("%s das %d %s das-address %s profile %s %s", n.Network, n.DASPort, ma, das, n.Profile, coa)
+}
+
+// dasAddressColumn stores a DAS address: the empty string for the zero
+// Addr (the accounting source).
+func dasAddressColumn(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
 }
 
 // Remove deletes the NAS called name (ErrUnknownNAS when there is none).
@@ -214,7 +236,9 @@ func (s *NASStore) List(ctx context.Context) ([]NAS, error) {
 // load reads the table; with secrets, each secret is opened.
 func (s *NASStore) load(ctx context.Context, secrets bool) ([]NAS, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, name, network, secret_sealed, das_port, require_message_authenticator, created_at FROM nas ORDER BY id`)
+		`SELECT id, name, network, secret_sealed, das_port, require_message_authenticator, created_at,
+		        das_address, profile, coa, coa_port
+		   FROM nas ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("radiusd: list NAS: %w", err)
 	}
@@ -226,11 +250,18 @@ func (s *NASStore) load(ctx context.Context, secrets bool) ([]NAS, error) {
 			network, sealed string
 			created         string
 			require         bool
+			dasAddress      string
 		)
-		if err := rows.Scan(&n.ID, &n.Name, &network, &sealed, &n.DASPort, &require, &created); err != nil {
+		if err := rows.Scan(&n.ID, &n.Name, &network, &sealed, &n.DASPort, &require, &created,
+			&dasAddress, &n.Profile, &n.CoA, &n.CoAPort); err != nil {
 			return nil, fmt.Errorf("radiusd: list NAS: %w", err)
 		}
 		n.AllowMissingMessageAuthenticator = !require
+		if dasAddress != "" {
+			if n.DASAddress, err = netip.ParseAddr(dasAddress); err != nil {
+				return nil, fmt.Errorf("radiusd: NAS %s: stored DAS address %q: %w", n.Name, dasAddress, err)
+			}
+		}
 		if n.Network, err = netip.ParsePrefix(network); err != nil {
 			return nil, fmt.Errorf("radiusd: NAS %s: stored network %q: %w", n.Name, network, err)
 		}
@@ -268,6 +299,10 @@ func (s *NASStore) Reload(ctx context.Context) error {
 		snap.byPrefix[n.Network] = n
 		if !slices.Contains(snap.lengths, n.Network.Bits()) {
 			snap.lengths = append(snap.lengths, n.Network.Bits())
+		}
+		if _, err := ProfileByName(n.Profile); err != nil {
+			s.log().Warn("radiusd: NAS has an unknown DAS profile; Disconnect and CoA to it will fail",
+				"nas", n.Name, "profile", n.Profile, "known", strings.Join(Profiles(), ", "))
 		}
 		if n.AllowMissingMessageAuthenticator {
 			snap.optOut++

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"keycard/internal/secretbox"
 	"keycard/internal/store"
@@ -30,10 +32,7 @@ func newNASStore(t *testing.T) (*radiusd.NASStore, *radiustest.Auditor) {
 	if err := radiusd.Check(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	box, err := secretbox.New([]byte("front desk passphrase"), bytes.Repeat([]byte{7}, 16))
-	if err != nil {
-		t.Fatal(err)
-	}
+	box := testBox(t)
 	audit := &radiustest.Auditor{}
 	s := radiusd.NewNASStore(db, box, audit)
 	s.SetLogger(slog.New(slog.DiscardHandler))
@@ -188,5 +187,133 @@ func TestParseNetwork(t *testing.T) {
 				t.Errorf("ParseNetwork(%q) = %v, %v; want %s", tt.in, p, err, tt.want)
 			}
 		})
+	}
+}
+
+func testBox(t *testing.T) *secretbox.Box {
+	t.Helper()
+	box, err := secretbox.New([]byte("front desk passphrase"), bytes.Repeat([]byte{7}, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
+}
+
+// The DAS fields go in with Add and come back from List, Lookup and a
+// reload; the defaults are the RFC 5176 profile, no CoA, and the
+// accounting source as the DAS address.
+func TestNASStoreDASFields(t *testing.T) {
+	ctx := context.Background()
+	s, audit := newNASStore(t)
+	ctrl, err := s.Add(ctx, admin, radiusd.NAS{Name: "wlc", Network: netip.MustParsePrefix("10.1.0.0/16"),
+		DASAddress: netip.MustParseAddr("::ffff:10.1.0.2"), Profile: "cisco-wlc", CoA: true, CoAPort: 1799})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctrl.DASAddress != netip.MustParseAddr("10.1.0.2") {
+		t.Errorf("DAS address %v, want it unmapped", ctrl.DASAddress)
+	}
+	plain, err := s.Add(ctx, admin, radiusd.NAS{Name: "ap", Network: netip.MustParsePrefix("10.2.0.7/32")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Profile != radiusd.DefaultProfile || plain.CoA || plain.CoAPort != 0 || plain.DASAddress.IsValid() {
+		t.Errorf("defaults: %+v", plain)
+	}
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Lookup(netip.MustParseAddr("10.1.2.3"))
+	if got.DASAddress != netip.MustParseAddr("10.1.0.2") || got.Profile != "cisco-wlc" || !got.CoA || got.CoAPort != 1799 {
+		t.Errorf("Lookup = %+v", got)
+	}
+	list, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "ap" || list[0].Profile != "rfc5176" || list[1].Profile != "cisco-wlc" || list[1].CoAPort != 1799 {
+		t.Errorf("List = %+v", list)
+	}
+	detail := audit.Entries()[0].Detail
+	for _, want := range []string{"das-address 10.1.0.2", "profile cisco-wlc", "coa on port 1799"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("audit detail %q lacks %q", detail, want)
+		}
+	}
+	if d := audit.Entries()[1].Detail; !strings.Contains(d, "profile rfc5176") || !strings.Contains(d, "coa off") {
+		t.Errorf("audit detail %q", d)
+	}
+}
+
+func TestNASStoreDASFieldsRefused(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newNASStore(t)
+	network := netip.MustParsePrefix("10.9.0.0/24")
+	tests := []struct {
+		name string
+		nas  radiusd.NAS
+		want []string
+	}{
+		{"unknown profile", radiusd.NAS{Name: "x", Network: network, Profile: "cisco"}, append([]string{"cisco"}, radiusd.Profiles()...)},
+		{"CoA port without CoA", radiusd.NAS{Name: "x", Network: network, CoAPort: 1700}, []string{"CoA port 1700"}},
+		{"CoA port out of range", radiusd.NAS{Name: "x", Network: network, CoA: true, CoAPort: 70000}, []string{"CoA port 70000"}},
+		{"unspecified DAS address", radiusd.NAS{Name: "x", Network: network, DASAddress: netip.MustParseAddr("0.0.0.0")}, []string{"DAS address"}},
+		{"multicast DAS address", radiusd.NAS{Name: "x", Network: network, DASAddress: netip.MustParseAddr("ff02::1")}, []string{"DAS address"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Add(ctx, admin, tt.nas)
+			if err == nil {
+				t.Fatal("Add succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A NAS added before migration 0002 keeps working after it: Disconnect to
+// its accounting source on its DAS port, the default profile, no CoA.
+func TestNASStoreMigratesExistingRows(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	first, err := os.ReadFile("migrations/0001_nas.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, db, "radiusd", fstest.MapFS{"0001_nas.sql": {Data: first}}); err != nil {
+		t.Fatal(err)
+	}
+	box := testBox(t)
+	sealed, err := box.Seal("nas:ap-old", []byte("an-old-shared-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO nas (name, network, secret_sealed, das_port, require_message_authenticator, created_at)
+		VALUES ('ap-old', '10.5.0.0/24', ?, 3800, 1, '2030-01-01T00:00:00Z')`, sealed); err != nil {
+		t.Fatal(err)
+	}
+	if err := radiusd.Check(ctx, db); !errors.Is(err, store.ErrBehind) {
+		t.Fatalf("Check before migrating = %v", err)
+	}
+	if err := radiusd.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	s := radiusd.NewNASStore(db, box, &radiustest.Auditor{})
+	s.SetLogger(slog.New(slog.DiscardHandler))
+	if err := s.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := s.Lookup(netip.MustParseAddr("10.5.0.9"))
+	if !ok || n.Name != "ap-old" || n.DASPort != 3800 || n.Profile != radiusd.DefaultProfile || n.CoA || n.CoAPort != 0 || n.DASAddress.IsValid() ||
+		string(n.Secret) != "an-old-shared-secret" {
+		t.Errorf("after migration: %+v", n)
 	}
 }

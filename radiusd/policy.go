@@ -49,6 +49,7 @@ const authorizeTimeout = 5 * time.Second
 // resumption the PSK binder, before the handshake can succeed.
 type tlsPolicy struct {
 	authorizer Authorizer
+	online     OnlineDevices // nil: no simultaneous-use cap
 	now        func() time.Time
 	tickets    *ticketStore // nil when resumption is off
 	base       *tls.Config
@@ -62,7 +63,7 @@ func newTLSPolicy(cfg *Config, deps *Deps) (*tlsPolicy, error) {
 	if deps.ClientCAs == nil {
 		return nil, errors.New("radiusd: no client CA pool")
 	}
-	p := &tlsPolicy{authorizer: deps.Authorizer, now: deps.Now}
+	p := &tlsPolicy{authorizer: deps.Authorizer, online: deps.Online, now: deps.Now}
 	p.setServerCertificate(deps.ServerCertificate)
 	p.base = &tls.Config{
 		// Through a callback so that a renewed certificate is used from the
@@ -91,8 +92,17 @@ func (p *tlsPolicy) setServerCertificate(c tls.Certificate) { p.serverCert.Store
 
 // configFor returns the TLS configuration of conversation c: the base with
 // a VerifyConnection that records its refusals on c, and a WrapSession
-// that records the session tickets handed out in c, so that they can be
-// withdrawn if the stay policy refuses the device.
+// that holds the session tickets handed out in c on c.
+//
+// crypto/tls wraps a TLS 1.3 session ticket as soon as it has the device's
+// CertificateVerify, before it has checked the device's Finished, and
+// before the stay policy has spoken. So a ticket handed out in a
+// conversation is only held on it, and enters the ticket store (and can
+// resume) once the conversation ends in an Access-Accept (commitTickets):
+// a handshake that fails afterwards (a bad Finished, a refused device, a
+// device that never acknowledges the final flight) leaves the store as it
+// was. The device holds a handle that resumes nothing and falls back to a
+// full handshake.
 func (p *tlsPolicy) configFor(c *conversation) *tls.Config {
 	cfg := p.base.Clone()
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return p.verify(c, cs) }
@@ -100,19 +110,38 @@ func (p *tlsPolicy) configFor(c *conversation) *tls.Config {
 		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 			// The session may resume until the certificate's end, which
 			// Keycard sets to the stay's check-out; every resumption asks
-			// the stay policy again, and a refusal withdraws the ticket.
+			// the stay policy again.
 			var end time.Time
 			if len(cs.PeerCertificates) > 0 {
 				end = cs.PeerCertificates[0].NotAfter
 			}
-			h, err := p.tickets.wrap(end, ss)
-			if err == nil {
-				c.addTicket(h)
+			t, err := p.tickets.seal(end, ss)
+			if err != nil {
+				return nil, err
 			}
-			return h, err
+			c.holdTicket(t)
+			return t.handle[:], nil
 		}
 	}
 	return cfg
+}
+
+// commitTickets puts the session tickets handed out in conversation c into
+// the ticket store, so that they can resume: call it only when c ends with
+// the device admitted.
+func (p *tlsPolicy) commitTickets(c *conversation) {
+	if p.tickets == nil {
+		return
+	}
+	d, at := c.decided()
+	if d == nil || !d.Allowed {
+		c.takeTickets()
+		return
+	}
+	end := at.Add(d.Remaining)
+	for _, t := range c.takeTickets() {
+		p.tickets.commit(t, end)
+	}
 }
 
 // verify checks what the peer's certificate says about itself; the stay
@@ -162,7 +191,7 @@ func (p *tlsPolicy) current(ctx context.Context, c *conversation, leaf *x509.Cer
 }
 
 // authorize asks the stay policy about a device that proved its key. A
-// refusal withdraws the session tickets handed out in this conversation.
+// refusal drops the session tickets held in this conversation.
 func (p *tlsPolicy) authorize(ctx context.Context, c *conversation, leaf *x509.Certificate) (vouchers.Decision, error) {
 	ctx, cancel := context.WithTimeout(ctx, authorizeTimeout)
 	defer cancel()
@@ -172,11 +201,59 @@ func (p *tlsPolicy) authorize(ctx context.Context, c *conversation, leaf *x509.C
 		err = fmt.Errorf("radiusd: authorize: %w", err)
 		d = vouchers.Decision{Reason: reasonServerError}
 	}
-	if (err != nil || !d.Allowed) && p.tickets != nil {
-		p.tickets.remove(c.ticketHandles())
+	var evict []int64
+	if err == nil && d.Allowed {
+		d, evict = p.simultaneousUse(d, now)
+	}
+	if err != nil || !d.Allowed {
+		c.takeTickets()
 	}
 	c.setDecision(d, err, now)
+	c.setEvictions(evict)
 	return d, err
+}
+
+// simultaneousUse applies the policy's cap on a stay's devices online at
+// once (Policy.MaxOnline). It counts devices, not sessions, and never the
+// device asking: a device roaming to another access point briefly has two
+// sessions (the old one's Stop comes late) and must not be refused for
+// it. Over the cap the device is refused ("too many devices online"), or,
+// when the policy says so, let in while the stay's longest-online devices
+// are named for eviction.
+func (p *tlsPolicy) simultaneousUse(d vouchers.Decision, now time.Time) (vouchers.Decision, []int64) {
+	limit := d.Policy.MaxOnline
+	if limit <= 0 || p.online == nil {
+		return d, nil
+	}
+	others := p.online.OnlineDevices(d.Stay.ID, now)
+	delete(others, d.Device.ID)
+	over := len(others) - limit + 1
+	if over <= 0 {
+		return d, nil
+	}
+	if !d.Policy.DisconnectOldest {
+		d.Allowed, d.Reason, d.Remaining = false, reasonTooManyOnline, 0
+		return d, nil
+	}
+	type online struct {
+		device int64
+		since  time.Time
+	}
+	list := make([]online, 0, len(others))
+	for id, since := range others {
+		list = append(list, online{id, since})
+	}
+	slices.SortFunc(list, func(a, b online) int {
+		if c := a.since.Compare(b.since); c != 0 {
+			return c
+		}
+		return int(a.device - b.device)
+	})
+	evict := make([]int64, 0, over)
+	for _, o := range list[:over] {
+		evict = append(evict, o.device)
+	}
+	return d, evict
 }
 
 // hasClientAuth reports whether cert may authenticate a TLS client.

@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"strconv"
 	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2868"
 	"layeh.com/radius/rfc2869"
-	"layeh.com/radius/vendors/wispr"
 
 	"keycard/eaptls"
 	"keycard/vouchers"
@@ -29,6 +27,8 @@ const (
 	reasonTLSFailed           vouchers.Reason = "TLS handshake failed"     // bad chain, no common version, peer alert...
 	reasonNoCertificate       vouchers.Reason = "no client certificate"
 	reasonServerError         vouchers.Reason = "server error" // the Authorizer failed
+	reasonServerBusy          vouchers.Reason = "server busy"  // the reassembly budget is spent (a flood)
+	reasonTooManyOnline       vouchers.Reason = "too many devices online"
 )
 
 // outcome is what the log line and the metrics of one finished
@@ -64,7 +64,14 @@ func (s *Server) accept(w responseWriter, r *request, eapOut []byte, o outcome) 
 		rfc2865.UserName_AddString(resp, truncate(o.result.PeerCertificates[0].Subject.CommonName, maxAttrValue))
 	}
 	rfc2865.Class_AddString(resp, classOf(d))
-	rfc2865.SessionTimeout_Add(resp, rfc2865.SessionTimeout(clampUint32(d.SecondsLeft())))
+	timeout, capped := s.sessionTimeout(d)
+	rfc2865.SessionTimeout_Add(resp, rfc2865.SessionTimeout(timeout))
+	if capped {
+		// Re-authenticate rather than disconnect when the timeout comes:
+		// the device is asked again (a cheap resumed handshake) and the
+		// stay policy decides afresh.
+		rfc2865.TerminationAction_Add(resp, rfc2865.TerminationAction_Value_RADIUSRequest)
+	}
 	rfc2869.AcctInterimInterval_Add(resp, rfc2869.AcctInterimInterval(clampUint32(int64(s.cfg.AcctInterimInterval/time.Second))))
 	if len(o.result.MSK) < 64 {
 		return s.logAndDrop(r, o, fmt.Errorf("MSK of %d bytes", len(o.result.MSK)))
@@ -83,18 +90,27 @@ func (s *Server) accept(w responseWriter, r *request, eapOut []byte, o outcome) 
 	}
 	resp.Add(rfc2865.VendorSpecific_Type, recv)
 	resp.Add(rfc2865.VendorSpecific_Type, send)
-	if vlan := d.Policy.VLAN; vlan > 0 {
-		rfc2868.TunnelType_Add(resp, 0, tunnelTypeVLAN)
-		rfc2868.TunnelMediumType_Add(resp, 0, rfc2868.TunnelMediumType_Value_IEEE802)
-		rfc2868.TunnelPrivateGroupID_AddString(resp, 0, strconv.Itoa(vlan))
+	// The stay's policy (VLAN, bandwidth) in the words this NAS
+	// understands.
+	prof, err := ProfileByName(r.nas.Profile)
+	if err != nil {
+		s.logger.Error("radiusd: NAS has an unknown profile; using the default", "nas", r.nas.Name, "profile", r.nas.Profile, "default", DefaultProfile)
+		prof, _ = ProfileByName(DefaultProfile)
 	}
-	if up := d.Policy.BandwidthUpKbps; up > 0 {
-		wispr.WISPrBandwidthMaxUp_Add(resp, wispr.WISPrBandwidthMaxUp(clampUint32(int64(up)*1000)))
-	}
-	if down := d.Policy.BandwidthDownKbps; down > 0 {
-		wispr.WISPrBandwidthMaxDown_Add(resp, wispr.WISPrBandwidthMaxDown(clampUint32(int64(down)*1000)))
-	}
+	prof.PolicyAttributes(resp, d.Policy)
 	return s.finish(w, r, resp, 0, "accept", o)
+}
+
+// sessionTimeout is the Session-Timeout of an Access-Accept: the seconds
+// left in the stay, capped at Config.MaxSessionTimeout (capped is then
+// true) so that a device behind an access point that ignores
+// Disconnect-Request is asked again at least that often.
+func (s *Server) sessionTimeout(d vouchers.Decision) (seconds uint32, capped bool) {
+	left := d.SecondsLeft()
+	if max := int64(s.cfg.MaxSessionTimeout / time.Second); max > 0 && left > max {
+		return clampUint32(max), true
+	}
+	return clampUint32(left), false
 }
 
 // reject answers with Access-Reject carrying eapOut (an EAP-Failure, or
@@ -164,8 +180,11 @@ func (s *Server) record(r *request, result string, o outcome) {
 
 // classOf ties accounting back to the stay and the device (RFC 2865 Class
 // is echoed by the NAS in Accounting-Request).
-func classOf(d vouchers.Decision) string {
-	return fmt.Sprintf("keycard:stay=%d:device=%d", d.Stay.ID, d.Device.ID)
+func classOf(d vouchers.Decision) string { return classString(d.Stay.ID, d.Device.ID) }
+
+// classString is the Class of a stay's device; parseClass reads it back.
+func classString(stay, device int64) string {
+	return fmt.Sprintf("keycard:stay=%d:device=%d", stay, device)
 }
 
 // mppeSalts fills two distinct salts with the high bit set (RFC 2548

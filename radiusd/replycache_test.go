@@ -44,7 +44,12 @@ func TestReplyCache(t *testing.T) {
 	k3 := k
 	k3.remote = netip.MustParseAddrPort("10.0.0.6:40000")
 	c.begin(k3)
-	if c.lru.Len() != 2 {
-		t.Errorf("cache holds %d entries, bound is 2", c.lru.Len())
+	c.finish(k3, []byte("reply 3"), now)
+	c.finish(k2, []byte("reply 2"), now)
+	if c.len() != 2 {
+		t.Errorf("cache holds %d entries, bound is 2", c.len())
+	}
+	if st, _ := c.begin(k); st != replyNew {
+		t.Errorf("the oldest answer was kept over the bound: %v", st)
 	}
 }

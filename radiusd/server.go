@@ -44,11 +44,15 @@ type Server struct {
 	secrets       *secretKeys
 	handler       handler // the auth-port pipeline
 	accessRequest handler // behind the reply cache
+	acctReplies   *replyCache
+	acct          handler // the accounting-port pipeline
 
 	mu        sync.Mutex
 	listening bool
-	conns     []*net.UDPConn
+	conns     []*net.UDPConn // authentication
+	acctConns []*net.UDPConn // accounting
 	queue     chan job
+	acctQueue chan job
 	closing   chan struct{} // closed by Shutdown
 	done      chan struct{} // closed when serving has stopped
 	delayed   *delayedSends
@@ -68,6 +72,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Authorizer == nil {
 		return nil, errors.New("radiusd: no Authorizer")
 	}
+	if len(cfg.AcctListen) > 0 && deps.Accounting == nil {
+		return nil, errors.New("radiusd: accounting listen addresses but no Accounting store (Deps.Accounting)")
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
@@ -86,10 +93,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		logger:  deps.Logger,
 		drops:   newDropLog(deps.Logger, deps.Now),
 		replies: newReplyCache(cfg.ReplyCacheSize, cfg.ReplyCacheTTL),
-		secrets: newSecretKeys(),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-		delayed: newDelayedSends(),
+		// An Accounting-Request is one packet, not a conversation: the
+		// cache needs room for what arrives within its TTL at the design
+		// load, not for EAP rounds.
+		acctReplies: newReplyCache(cfg.ReplyCacheSize, cfg.ReplyCacheTTL),
+		secrets:     newSecretKeys(),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
+		delayed:     newDelayedSends(),
 	}
 	var err error
 	if s.policy, err = newTLSPolicy(&s.cfg, &s.deps); err != nil {
@@ -111,10 +122,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.accessRequest = chain(handlerFunc(s.serveEAP), s.withReplyCache)
 	s.handler = s.authHandler()
+	s.acct = s.acctHandler()
 	return s, nil
 }
 
-// Listen opens a UDP socket on every address in Config.AuthListen.
+// Listen opens a UDP socket on every address in Config.AuthListen and
+// Config.AcctListen.
 // ListenAndServe calls it when it has not been called; calling it first
 // lets the caller learn the addresses (Addrs) before serving.
 func (s *Server) Listen(ctx context.Context) error {
@@ -124,27 +137,53 @@ func (s *Server) Listen(ctx context.Context) error {
 		return nil
 	}
 	var lc net.ListenConfig
-	for _, addr := range s.cfg.AuthListen {
-		pc, err := lc.ListenPacket(ctx, "udp", addr)
-		if err != nil {
-			for _, c := range s.conns {
-				c.Close()
+	open := func(addrs []string, what string) ([]*net.UDPConn, error) {
+		var conns []*net.UDPConn
+		for _, addr := range addrs {
+			pc, err := lc.ListenPacket(ctx, "udp", addr)
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return nil, fmt.Errorf("radiusd: listen for %s on %s: %w", what, addr, err)
 			}
-			s.conns = nil
-			return fmt.Errorf("radiusd: listen on %s: %w", addr, err)
+			conns = append(conns, pc.(*net.UDPConn))
 		}
-		s.conns = append(s.conns, pc.(*net.UDPConn))
+		return conns, nil
 	}
+	auth, err := open(s.cfg.AuthListen, "authentication")
+	if err != nil {
+		return err
+	}
+	acct, err := open(s.cfg.AcctListen, "accounting")
+	if err != nil {
+		for _, c := range auth {
+			c.Close()
+		}
+		return err
+	}
+	s.conns, s.acctConns = auth, acct
 	s.listening = true
 	return nil
 }
 
-// Addrs returns the addresses listened on, after Listen.
+// Addrs returns the authentication addresses listened on, after Listen.
 func (s *Server) Addrs() []netip.AddrPort {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]netip.AddrPort, 0, len(s.conns))
-	for _, c := range s.conns {
+	return addrsOf(s.conns)
+}
+
+// AcctAddrs returns the accounting addresses listened on, after Listen.
+func (s *Server) AcctAddrs() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return addrsOf(s.acctConns)
+}
+
+func addrsOf(conns []*net.UDPConn) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(conns))
+	for _, c := range conns {
 		out = append(out, c.LocalAddr().(*net.UDPAddr).AddrPort())
 	}
 	return out
@@ -162,8 +201,9 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		s.mu.Unlock()
 		return errors.New("radiusd: ListenAndServe called twice")
 	}
-	conns := s.conns
+	conns, acctConns := s.conns, s.acctConns
 	s.queue = make(chan job, queueLength(s.cfg.Workers))
+	s.acctQueue = make(chan job, queueLength(s.cfg.AcctWorkers))
 	s.mu.Unlock()
 
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -174,16 +214,29 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		go w.Watch(base, nasWatchInterval)
 	}
 
-	var workers sync.WaitGroup
+	var workers, acctWorkers sync.WaitGroup
 	for range s.cfg.Workers {
-		workers.Go(func() { s.work(base) })
+		workers.Go(func() { s.work(base, s.queue, s.handler) })
+	}
+	if len(acctConns) > 0 {
+		// Accounting workers mostly wait for their record's commit: many
+		// of them let one commit carry many records (group commit).
+		for range s.cfg.AcctWorkers {
+			acctWorkers.Go(func() { s.work(base, s.acctQueue, s.acct) })
+		}
 	}
 	var readers sync.WaitGroup
 	for _, c := range conns {
-		readers.Go(func() { s.read(c) })
+		readers.Go(func() { s.read(c, s.queue) })
+	}
+	for _, c := range acctConns {
+		readers.Go(func() { s.read(c, s.acctQueue) })
 	}
 	for _, c := range conns {
-		s.logger.Info("radiusd: listening", "addr", c.LocalAddr().String())
+		s.logger.Info("radiusd: listening", "addr", c.LocalAddr().String(), "for", "authentication")
+	}
+	for _, c := range acctConns {
+		s.logger.Info("radiusd: listening", "addr", c.LocalAddr().String(), "for", "accounting")
 	}
 
 	select {
@@ -193,10 +246,12 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	readers.Wait() // sockets closed: nothing more is read
 	close(s.queue) // workers finish what was queued
+	close(s.acctQueue)
 	workers.Wait()
+	acctWorkers.Wait()         // every record queued is committed and answered
 	s.conversations.closeAll() // EAP conversations in flight end with the server
 	s.delayed.flush()          // delayed rejects go out now
-	for _, c := range conns {
+	for _, c := range append(conns, acctConns...) {
 		c.Close()
 	}
 	close(s.done)
@@ -210,7 +265,7 @@ func (s *Server) stop() {
 		close(s.closing)
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		for _, c := range s.conns {
+		for _, c := range append(s.conns, s.acctConns...) {
 			c.SetReadDeadline(time.Unix(1, 0))
 		}
 	})
@@ -236,7 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	if !listening {
 		s.mu.Lock()
-		for _, c := range s.conns {
+		for _, c := range append(s.conns, s.acctConns...) {
 			c.Close()
 		}
 		s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -23,12 +24,14 @@ const maxTicketAge = 24 * time.Hour
 // costs EAP rounds (a resumed TLS 1.3 authentication took more rounds than
 // a full one). A short handle keeps the ClientHello in one fragment, and
 // binding each session to the stay's end means a ticket is worthless after
-// checkout even before VerifyConnection (which runs on every resumption
-// and asks the stay policy again) would refuse it.
+// checkout even before the stay policy (asked again on every resumption)
+// would refuse it. A session enters the store only when the conversation
+// that made it ends in an Access-Accept (see tlsPolicy.configFor).
 type ticketStore struct {
 	sessions *expirable.LRU[[ticketHandleSize]byte, ticket]
 	now      func() time.Time
 	rand     io.Reader
+	sealed   atomic.Int64 // tickets handed out, committed or not
 }
 
 type ticket struct {
@@ -47,27 +50,56 @@ func newTicketStore(size int, now func() time.Time, rand io.Reader) *ticketStore
 	}
 }
 
-// wrap stores a session that may resume until notAfter (never more than
-// maxTicketAge) and returns its handle. A zero notAfter gets a handle that
-// resumes nothing.
-func (t *ticketStore) wrap(notAfter time.Time, ss *tls.SessionState) ([]byte, error) {
-	var h [ticketHandleSize]byte
-	if _, err := io.ReadFull(t.rand, h[:]); err != nil {
-		return nil, fmt.Errorf("radiusd: session ticket: %w", err)
+// A heldTicket is a session ticket handed out in a conversation that has
+// not ended yet: its handle is with the device, its session is not in the
+// store (see tlsPolicy.configFor).
+type heldTicket struct {
+	handle [ticketHandleSize]byte
+	ticket ticket
+	resume bool // false: a handle that resumes nothing (no or past notAfter)
+}
+
+// seal makes the ticket of a session that may resume until notAfter (never
+// more than maxTicketAge), to be committed when the conversation admits the
+// device. A zero or past notAfter gets a handle that resumes nothing.
+func (t *ticketStore) seal(notAfter time.Time, ss *tls.SessionState) (heldTicket, error) {
+	var h heldTicket
+	if _, err := io.ReadFull(t.rand, h.handle[:]); err != nil {
+		return heldTicket{}, fmt.Errorf("radiusd: session ticket: %w", err)
 	}
 	if notAfter.IsZero() || !t.now().Before(notAfter) {
-		return h[:], nil
+		return h, nil
 	}
 	if limit := t.now().Add(maxTicketAge); notAfter.After(limit) {
 		notAfter = limit
 	}
 	state, err := ss.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("radiusd: session ticket: %w", err)
+		return heldTicket{}, fmt.Errorf("radiusd: session ticket: %w", err)
 	}
-	t.sessions.Add(h, ticket{state: state, notAfter: notAfter})
-	return h[:], nil
+	h.ticket, h.resume = ticket{state: state, notAfter: notAfter}, true
+	t.sealed.Add(1)
+	return h, nil
 }
+
+// commit stores a sealed ticket: from now on its handle resumes, until
+// end (the end of the admitted stay, which after an extension is later
+// than the certificate's NotAfter the ticket was sealed with), never more
+// than maxTicketAge from now.
+func (t *ticketStore) commit(h heldTicket, end time.Time) {
+	if !h.resume || !t.now().Before(end) {
+		return
+	}
+	if limit := t.now().Add(maxTicketAge); end.After(limit) {
+		end = limit
+	}
+	h.ticket.notAfter = end
+	t.sessions.Add(h.handle, h.ticket)
+}
+
+// len returns how many sessions can resume (expired ones may be counted
+// until they are swept).
+func (t *ticketStore) len() int { return t.sessions.Len() }
 
 // unwrap finds the session behind a handle and forgets the handle: each
 // ticket resumes once (a resumed handshake hands out a fresh one), so a
@@ -92,11 +124,4 @@ func (t *ticketStore) unwrap(handle []byte, _ tls.ConnectionState) (*tls.Session
 		return nil, nil
 	}
 	return ss, nil
-}
-
-// remove forgets the sessions behind handles (tickets of a refused device).
-func (t *ticketStore) remove(handles [][ticketHandleSize]byte) {
-	for _, h := range handles {
-		t.sessions.Remove(h)
-	}
 }

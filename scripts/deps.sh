@@ -21,9 +21,47 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "Installing ${need[*]} from Debian ..."
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian starts the freeradius service on install; the tests run their own
+# instances on other ports, so the one the install started must go. But this
+# host may run FreeRADIUS in production: stop only what the install itself
+# started (the service if it was not active before, otherwise the processes
+# that are new, by PID) and disable the service only if it was not enabled
+# before. Nothing is killed by name.
+freeradius_pids() { pgrep -x freeradius 2>/dev/null | sort -n || true; }
+have_systemd=no
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then have_systemd=yes; fi
+was_active=no
+was_enabled=no
+if [ "$have_systemd" = yes ]; then
+  if systemctl is-active --quiet freeradius 2>/dev/null; then was_active=yes; fi
+  if systemctl is-enabled --quiet freeradius 2>/dev/null; then was_enabled=yes; fi
+else
+  # The init script's daemon writes its PID here.
+  pidfile=/run/freeradius/freeradius.pid
+  if [ -r "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then was_active=yes; fi
+fi
+pids_before=$(freeradius_pids)
+
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# Debian starts the freeradius service on install; the tests run their own
-# instances on other ports, so keep the system one out of the way.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now freeradius >/dev/null 2>&1 || true; fi
-pkill -x freeradius >/dev/null 2>&1 || true
+
+if [ "$have_systemd" = yes ]; then
+  if [ "$was_active" = no ] && systemctl is-active --quiet freeradius 2>/dev/null; then
+    systemctl stop freeradius >/dev/null 2>&1 || true
+  fi
+  if [ "$was_enabled" = no ] && systemctl is-enabled --quiet freeradius 2>/dev/null; then
+    systemctl disable freeradius >/dev/null 2>&1 || true
+  fi
+fi
+# Without systemd (a container), the package's init script may have started
+# its daemon: stop the freeradius processes that were not there before, by
+# PID. When the service was running before, a new PID is that service
+# restarted by the upgrade of a shared package: leave everything alone then.
+if [ "$was_active" = no ]; then
+  for pid in $(freeradius_pids); do
+    if ! printf '%s\n' "$pids_before" | grep -qx "$pid"; then
+      kill "$pid" 2>/dev/null || true
+    fi
+  done
+fi

@@ -151,17 +151,17 @@ func (s *Store) enrol(ctx context.Context, tx *sql.Tx, by Actor, st Stay, key cr
 		return Device{}, nil, fmt.Errorf("%w: stay %d", ErrStayEnded, st.ID)
 	}
 	// A device holds a place while its certificate can still get on the
-	// network: not revoked and not expired. After ExtendStay the old
-	// certificates end at the old check-out, and the devices re-enrolling
-	// then must not be refused because of them.
+	// network: not revoked, and either unexpired or, after ExtendStay, kept
+	// working past its NotAfter because the stay's check-out is later than
+	// it (see Authorize). Authorize's cap check counts the same way.
 	var n int
 	if err := tx.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM devices WHERE stay_id = ? AND revoked_at IS NULL AND not_after > ?`,
-		st.ID, dbTime(now)).Scan(&n); err != nil {
+		`SELECT COUNT(*) FROM devices WHERE stay_id = ? AND revoked_at IS NULL AND (not_after > ? OR not_after < ?)`,
+		st.ID, dbTime(now), dbTime(st.CheckOut)).Scan(&n); err != nil {
 		return Device{}, nil, fmt.Errorf("vouchers: enrol: %w", err)
 	}
 	if n >= st.MaxDevices {
-		return Device{}, nil, fmt.Errorf("%w: %d of %d devices have a live certificate", ErrDeviceCap, n, st.MaxDevices)
+		return Device{}, nil, fmt.Errorf("%w: %d of %d devices are enrolled and not revoked; revoke one to free its place", ErrDeviceCap, n, st.MaxDevices)
 	}
 	platform, label := strings.TrimSpace(e.Platform), strings.TrimSpace(e.Label)
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices (stay_id, platform, label, enrolled_at) VALUES (?, ?, ?, ?)`,

@@ -21,6 +21,17 @@
 // stay's check-out anyway, and Authorize refuses a stay that has not
 // started. Too many wrong codes lock the voucher until staff reissue it.
 //
+// Extending a stay (ExtendStay) does not make the guest enrol again. A
+// certificate cannot be lengthened, so its NotAfter stays the check-out as
+// first booked: an upper bound, while the stay remains the truth. Keycard
+// is the only relying party for these certificates (its private CA, the
+// clientAuth usage, checked only by its RADIUS server), so Authorize
+// accepts a certificate whose only fault is a NotAfter in the past when the
+// chain verifies at that NotAfter, the chain's CAs are still valid, the
+// certificate is exactly the one on record, the device is not revoked and
+// its stay, live now, was extended past that NotAfter. Every device that is
+// not revoked holds a place under the stay's cap while the stay is live.
+//
 // Enrolment takes a public key or a CSR from the device: the server never
 // sees a private key. Certificates are signed by an Issuer that cmd adapts
 // from package ca; this package never imports ca, RADIUS or HTTP code.

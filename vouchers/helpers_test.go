@@ -244,3 +244,19 @@ func wantErr(t testing.TB, err, target error) {
 		t.Fatalf("error = %v, want %v", err, target)
 	}
 }
+
+// reissue signs, with ca's intermediate, a certificate with cert's serial,
+// subject, URIs, key and NotBefore, ending at notAfter with the usages
+// given: a look-alike of a device's certificate.
+func (ca *testCA) reissue(t testing.TB, cert *x509.Certificate, notAfter time.Time, eku ...x509.ExtKeyUsage) *x509.Certificate {
+	t.Helper()
+	return mustCert(t, &x509.Certificate{
+		SerialNumber: cert.SerialNumber,
+		Subject:      cert.Subject,
+		URIs:         cert.URIs,
+		NotBefore:    cert.NotBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  eku,
+	}, ca.inter, cert.PublicKey, ca.interKey)
+}

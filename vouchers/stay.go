@@ -38,10 +38,8 @@ type NewStay struct {
 	GuestName string
 	CheckIn   time.Time // zero means now
 	CheckOut  time.Time
-	// MaxDevices is how many devices may hold a live certificate at once
-	// (1..50): revoking a device frees its place, and so does its
-	// certificate expiring (after ExtendStay, devices re-enrol once the
-	// old check-out has passed).
+	// MaxDevices is how many devices the stay may have enrolled and not
+	// revoked at once (1..50): revoking a device frees its place.
 	MaxDevices int
 	Policy     string
 }
@@ -243,9 +241,12 @@ func (s *Store) ListStays(ctx context.Context, f StayFilter) ([]Stay, error) {
 	return stays, nil
 }
 
-// ExtendStay moves a live stay's check-out later. Devices keep their
-// certificates, which still end at the old check-out: they re-enrol to
-// use the extra time.
+// ExtendStay moves a live stay's check-out later. The stay's devices need
+// not enrol again: their certificates still end at the old check-out (the
+// end is signed in and the key lives on the device), and Authorize accepts
+// such a certificate past its NotAfter for as long as the extended stay is
+// live, the device is not revoked and the certificate is the one on record.
+// Those devices keep their places under the stay's cap.
 func (s *Store) ExtendStay(ctx context.Context, by Actor, id int64, checkOut time.Time) (Stay, error) {
 	if err := checkActor(by); err != nil {
 		return Stay{}, err

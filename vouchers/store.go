@@ -43,6 +43,12 @@ type Policy struct {
 	VLAN              int
 	BandwidthUpKbps   int
 	BandwidthDownKbps int
+	// MaxOnline caps the stay's devices online at once (0: no cap beyond
+	// MaxDevices); radiusd counts devices, not sessions.
+	MaxOnline int
+	// DisconnectOldest lets a device over MaxOnline in and disconnects the
+	// stay's longest-online device instead of refusing the new one.
+	DisconnectOldest bool
 }
 
 // CertificateRequest asks the Issuer for a device certificate.
@@ -121,9 +127,14 @@ func New(db *sql.DB, opts Options) (*Store, error) {
 		rand:     opts.Rand,
 		log:      opts.Logger,
 		chains:   newVerifiedChains(),
+		// The device and its stay, and how many of the stay's devices
+		// enrolled before it hold a place under the cap: not revoked, and
+		// with a certificate either unexpired or kept working past its
+		// NotAfter by an extended stay (the stay's check-out later than
+		// it; see Authorize). enrol counts the same way.
 		authorizeQuery: preparedQuery{query: `SELECT ` + deviceColumns + `, ` + stayColumns + `,
 		   (SELECT COUNT(*) FROM devices p WHERE p.stay_id = d.stay_id AND p.revoked_at IS NULL
-		      AND p.not_after > ? AND p.id < d.id)
+		      AND (p.not_after > ? OR s.check_out > p.not_after) AND p.id < d.id)
 		 FROM devices d JOIN stays s ON s.id = d.stay_id
 		 WHERE d.serial = ?`},
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -17,13 +19,16 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name: "bench",
 		Usage: "load a RADIUS server with full EAP-TLS authentications as NAS + supplicant; " +
-			"checks every Accept's Message-Authenticator and MPPE keys",
+			"checks every Accept's Message-Authenticator and MPPE keys (bench accounting: the accounting port)",
+		// --secret, --cert, --key and --ca are required, but checked by
+		// Action: urfave/cli would ask for them before `bench accounting` too.
+		Subcommands: []*cli.Command{benchAccountingCommand()},
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: "127.0.0.1:1812", Usage: "RADIUS server `HOST:PORT` (loopback or your own test namespace only)"},
-			&cli.StringFlag{Name: "secret", Required: true, EnvVars: []string{"KEYCARD_BENCH_SECRET"}},
-			&cli.StringFlag{Name: "cert", Required: true, Usage: "device certificate `FILE` (PEM, with the intermediate)"},
-			&cli.StringFlag{Name: "key", Required: true, Usage: "device key `FILE` (PEM)"},
-			&cli.StringFlag{Name: "ca", Required: true, Usage: "CA `FILE` that signed the server certificate (PEM)"},
+			&cli.StringFlag{Name: "secret", Usage: "shared secret (required)", EnvVars: []string{"KEYCARD_BENCH_SECRET"}},
+			&cli.StringFlag{Name: "cert", Usage: "device certificate `FILE` (PEM, with the intermediate; required)"},
+			&cli.StringFlag{Name: "key", Usage: "device key `FILE` (PEM; required)"},
+			&cli.StringFlag{Name: "ca", Usage: "CA `FILE` that signed the server certificate (PEM; required)"},
 			&cli.StringFlag{Name: "server-name", Value: "radius.keycard.test", Usage: "name the server certificate must carry"},
 			&cli.StringFlag{Name: "tls", Value: "1.3", Usage: "TLS version: 1.2 or 1.3"},
 			&cli.StringSliceFlag{Name: "curve", Usage: "key exchange to offer (X25519, P-256, X25519MLKEM768); Go's defaults when not given"},
@@ -37,6 +42,11 @@ func benchCommand() *cli.Command {
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
+			for _, name := range []string{"secret", "cert", "key", "ca"} {
+				if c.String(name) == "" {
+					return fmt.Errorf("--%s is required", name)
+				}
+			}
 			cert, err := tls.LoadX509KeyPair(c.String("cert"), c.String("key"))
 			if err != nil {
 				return fmt.Errorf("--cert/--key: %w", err)
@@ -107,4 +117,95 @@ func curveIDs(names []string) ([]tls.CurveID, error) {
 		}
 	}
 	return out, nil
+}
+
+func benchAccountingCommand() *cli.Command {
+	return &cli.Command{
+		Name: "accounting",
+		Usage: "load a RADIUS accounting port with sessions (Start, Interim-Update, Stop) as NAS; " +
+			"checks every Accounting-Response's Identifier and Response Authenticator",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "server", Value: "127.0.0.1:1813", Usage: "RADIUS accounting `HOST:PORT` (loopback or your own test namespace only)"},
+			&cli.StringFlag{Name: "secret", Required: true, EnvVars: []string{"KEYCARD_BENCH_SECRET"}},
+			&cli.IntFlag{Name: "sockets", Value: loadgen.DefaultSockets, Usage: "simulated access points in parallel, one session at a time each"},
+			&cli.IntFlag{Name: "count", Value: 10000, Usage: "sessions in all (three records each)"},
+			&cli.DurationFlag{Name: "duration", Value: 2 * time.Minute, Usage: "stop after this long at the latest"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second, Usage: "wait per record before a retransmission"},
+			&cli.IntFlag{Name: "retries", Value: loadgen.DefaultRetries, Usage: "retransmissions of a record before giving up on it"},
+			&cli.StringFlag{Name: "nas-identifier", Value: "keycard-bench"},
+			&cli.IntFlag{Name: "first-session", Usage: "number of the first session (Acct-Session-Id loadgen-NNNNNNNN); give each run against one server its own range"},
+			&cli.StringFlag{Name: "acked", Usage: "write every acknowledged record to `FILE`, one JSON object a line, to check afterwards that the server kept it"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			opts := loadgen.AcctOptions{
+				Server: c.String("server"), Secret: []byte(c.String("secret")),
+				Sockets: c.Int("sockets"), Count: c.Int("count"), Duration: c.Duration("duration"),
+				Timeout: c.Duration("timeout"), Retries: c.Int("retries"),
+				NASIdentifier: c.String("nas-identifier"), FirstSession: c.Int("first-session"),
+			}
+			var acked *ackWriter
+			if path := c.String("acked"); path != "" {
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+				if err != nil {
+					return fmt.Errorf("--acked: %w", err)
+				}
+				defer f.Close()
+				acked = &ackWriter{w: bufio.NewWriter(f)}
+				opts.OnAck = acked.write
+			}
+			report, err := loadgen.Accounting(c.Context, opts)
+			if err != nil {
+				return err
+			}
+			if acked != nil {
+				if err := acked.flush(); err != nil {
+					return fmt.Errorf("--acked: %w", err)
+				}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(report); err != nil {
+					return err
+				}
+			} else {
+				report.WriteText(c.App.Writer)
+			}
+			if report.Acked == 0 {
+				return fmt.Errorf("no accounting record was acknowledged")
+			}
+			return nil
+		},
+	}
+}
+
+// ackWriter writes acknowledged records as JSON lines, from every socket's
+// goroutine.
+type ackWriter struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	err error
+}
+
+func (a *ackWriter) write(ack loadgen.AcctAck) {
+	b, err := json.Marshal(ack)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil && err == nil {
+		b = append(b, '\n')
+		_, err = a.w.Write(b)
+	}
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (a *ackWriter) flush() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err != nil {
+		return a.err
+	}
+	return a.w.Flush()
 }

@@ -18,14 +18,54 @@ type nasView struct {
 	Name                             string    `json:"name"`
 	Network                          string    `json:"network"`
 	DASPort                          int       `json:"das_port"`
+	DASAddress                       string    `json:"das_address"` // "" = the accounting source
+	Profile                          string    `json:"profile"`
+	CoA                              bool      `json:"coa"`
+	CoAPort                          int       `json:"coa_port"` // 0 = the profile's choice
 	AllowMissingMessageAuthenticator bool      `json:"allow_missing_message_authenticator"`
 	CreatedAt                        time.Time `json:"created_at"`
 	Secret                           string    `json:"secret,omitempty"`
 }
 
 func viewNAS(n radiusd.NAS) nasView {
-	return nasView{ID: n.ID, Name: n.Name, Network: n.Network.String(), DASPort: n.DASPort,
+	v := nasView{ID: n.ID, Name: n.Name, Network: n.Network.String(), DASPort: n.DASPort,
+		Profile: n.Profile, CoA: n.CoA, CoAPort: n.CoAPort,
 		AllowMissingMessageAuthenticator: n.AllowMissingMessageAuthenticator, CreatedAt: n.CreatedAt}
+	if n.DASAddress.IsValid() {
+		v.DASAddress = n.DASAddress.String()
+	}
+	return v
+}
+
+// dasTo says where a NAS's Disconnect-Requests go, for the text output.
+func dasTo(n radiusd.NAS) string {
+	if n.DASAddress.IsValid() {
+		return netip.AddrPortFrom(n.DASAddress, uint16(n.DASPort)).String()
+	}
+	return fmt.Sprintf("accounting source, port %d", n.DASPort)
+}
+
+// coaText says whether and where a NAS takes CoA, for the text output.
+func coaText(n radiusd.NAS) string {
+	switch {
+	case !n.CoA:
+		return "no"
+	case n.CoAPort != 0:
+		return fmt.Sprintf("port %d", n.CoAPort)
+	}
+	return "profile's port"
+}
+
+// parseDASAddress reads --das-address: empty for the accounting source.
+func parseDASAddress(s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("--das-address: %q is not an IP address (like 10.20.0.2)", s)
+	}
+	return a, nil
 }
 
 // parseNetwork accepts an address (one access point) or a CIDR (a subnet of
@@ -65,6 +105,10 @@ func nasCommand() *cli.Command {
 					&cli.StringFlag{Name: "secret", Usage: "shared secret (generated when empty; visible in ps and shell history: prefer --secret-file)"},
 					&cli.StringFlag{Name: "secret-file", Usage: "read the shared secret from `FILE` (one line)"},
 					&cli.IntFlag{Name: "das-port", Value: 3799, Usage: "the access point's port for Disconnect-Request (RFC 5176)"},
+					&cli.StringFlag{Name: "das-address", Usage: "send Disconnect/CoA to this `ADDRESS` (a controller) instead of the address the session's accounting came from"},
+					&cli.StringFlag{Name: "profile", Value: radiusd.DefaultProfile, Usage: "how this NAS wants Disconnect/CoA and VLAN/bandwidth attributes: " + strings.Join(radiusd.Profiles(), ", ")},
+					&cli.BoolFlag{Name: "coa", Usage: "the NAS accepts CoA-Request (a new Session-Timeout when a stay is extended); many APs honour only Disconnect"},
+					&cli.IntFlag{Name: "coa-port", Usage: "the NAS's `PORT` for CoA-Request (default: the profile's, 1700 for cisco-wlc and meraki, else --das-port)"},
 					&cli.BoolFlag{Name: "allow-missing-message-authenticator", Usage: "accept Access-Requests without Message-Authenticator from this NAS (unsafe: BlastRADIUS; logged at every start)"},
 					jsonFlag,
 				},
@@ -74,6 +118,10 @@ func nasCommand() *cli.Command {
 						return err
 					}
 					secret, err := secretFlag(c, "secret")
+					if err != nil {
+						return err
+					}
+					dasAddress, err := parseDASAddress(c.String("das-address"))
 					if err != nil {
 						return err
 					}
@@ -88,6 +136,7 @@ func nasCommand() *cli.Command {
 					n, err := ns.Add(c.Context, e.by, radiusd.NAS{
 						Name: c.String("name"), Network: network, Secret: []byte(secret),
 						DASPort: c.Int("das-port"), AllowMissingMessageAuthenticator: c.Bool("allow-missing-message-authenticator"),
+						DASAddress: dasAddress, Profile: c.String("profile"), CoA: c.Bool("coa"), CoAPort: c.Int("coa-port"),
 					})
 					if err != nil {
 						return err
@@ -98,7 +147,7 @@ func nasCommand() *cli.Command {
 						v.Secret = string(n.Secret)
 					}
 					return e.emit(v, func(w io.Writer) {
-						line(w, "NAS %q added for %s (DAS port %d).", n.Name, n.Network, n.DASPort)
+						line(w, "NAS %q added for %s (profile %s; Disconnect to %s; CoA: %s).", n.Name, n.Network, n.Profile, dasTo(n), coaText(n))
 						if generated {
 							line(w, "Shared secret (shown once, stored encrypted): %s", n.Secret)
 						}
@@ -123,13 +172,13 @@ func nasCommand() *cli.Command {
 						views = append(views, viewNAS(n))
 					}
 					return e.emit(views, func(w io.Writer) {
-						line(w, "NAME\tNETWORK\tDAS PORT\tMESSAGE-AUTHENTICATOR\tADDED")
+						line(w, "NAME\tNETWORK\tDISCONNECT TO\tPROFILE\tCOA\tMESSAGE-AUTHENTICATOR\tADDED")
 						for _, n := range list {
 							ma := "required"
 							if n.AllowMissingMessageAuthenticator {
 								ma = "NOT REQUIRED (unsafe)"
 							}
-							line(w, "%s\t%s\t%d\t%s\t%s", n.Name, n.Network, n.DASPort, ma, when(n.CreatedAt))
+							line(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s", n.Name, n.Network, dasTo(n), n.Profile, coaText(n), ma, when(n.CreatedAt))
 						}
 					})
 				}),

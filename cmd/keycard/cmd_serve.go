@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +20,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"keycard/ca"
+	"keycard/internal/store"
 	"keycard/radiusd"
+	"keycard/sessions"
 	"keycard/vouchers"
 )
 
@@ -77,6 +81,11 @@ func serve(ctx context.Context, e *env) error {
 	if err := nas.Reload(ctx); err != nil {
 		return err
 	}
+	var enforcer *radiusd.Enforcer // set before serving starts
+	online, err := e.sessions(ctx)
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	roots, _ := a.Pools()
@@ -84,6 +93,9 @@ func serve(ctx context.Context, e *env) error {
 	r := e.cfg.RADIUS
 	server, err := radiusd.New(radiusd.Config{
 		AuthListen:          r.AuthListen,
+		AcctListen:          r.AcctListen,
+		AcctWorkers:         r.AcctWorkers,
+		MaxSessionTimeout:   maxSessionTimeout(r.MaxSessionTimeout.Duration),
 		FragmentSize:        r.FragmentSize,
 		MaxMessageSize:      r.MaxMessageSize,
 		MaxRounds:           r.MaxRounds,
@@ -106,6 +118,47 @@ func serve(ctx context.Context, e *env) error {
 		Logger:            e.log,
 		Registry:          registry,
 		Now:               e.now,
+		Accounting:        online,
+		Devices:           vs,
+		SessionSeen:       func(ctx context.Context, s sessions.Session) { enforcer.SessionSeen(ctx, s) },
+		Online:            online,
+		Evict:             func(ctx context.Context, device int64, reason string) { enforcer.KickDevice(ctx, device, reason) },
+	})
+	if err != nil {
+		return err
+	}
+	das, err := e.dasClient(registry)
+	if err != nil {
+		return err
+	}
+	defer das.Close()
+	enforcer, err = radiusd.NewEnforcer(radiusd.EnforcerConfig{
+		Hotel: vs, Sessions: online, NAS: nas, DAS: das,
+		MaxSessionTimeout: maxSessionTimeout(r.MaxSessionTimeout.Duration),
+		Now:               e.now, Logger: e.log, Registry: registry,
+		OnChange: func(ctx context.Context, entries []vouchers.AuditEntry) {
+			reload := false
+			for _, en := range entries {
+				switch {
+				case strings.HasPrefix(en.Action, "nas."):
+					reload = true
+				case en.Action == "session.kick":
+					// Another process disconnected a session: the cache
+					// learns its outcome (and its end, if the NAS had
+					// forgotten it) now rather than at its next record.
+					if id, err := strconv.ParseInt(strings.TrimPrefix(en.Subject, "session:"), 10, 64); err == nil {
+						if err := online.Refresh(ctx, id); err != nil {
+							e.log.Warn("refresh a session kicked by another process", "session", id, "err", err)
+						}
+					}
+				}
+			}
+			if reload {
+				if err := nas.Reload(ctx); err != nil {
+					e.log.Error("reload NAS clients", "err", err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -114,6 +167,11 @@ func serve(ctx context.Context, e *env) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return server.ListenAndServe(gctx) })
 	g.Go(func() error { renewServerCertificate(gctx, e, a, server, serverCert); return nil })
+	g.Go(func() error { return enforcer.Run(gctx) })
+	// The audit log is the change feed: a stay ended or a device revoked by
+	// another process (the CLI, the front desk) reaches the enforcer within
+	// changeFeedInterval.
+	g.Go(func() error { store.Watch(gctx, e.db, changeFeedInterval, enforcer.Changed); return nil })
 	var metrics *http.Server
 	if addr := e.cfg.Metrics.Listen; addr != "" {
 		mux := http.NewServeMux()
@@ -126,7 +184,7 @@ func serve(ctx context.Context, e *env) error {
 			return nil
 		})
 	}
-	e.log.Info("keycard serving", "radius", e.cfg.RADIUS.AuthListen, "metrics", e.cfg.Metrics.Listen,
+	e.log.Info("keycard serving", "radius", e.cfg.RADIUS.AuthListen, "accounting", e.cfg.RADIUS.AcctListen, "metrics", e.cfg.Metrics.Listen,
 		"server_name", e.cfg.CA.RADIUSServerName)
 	g.Go(func() error {
 		<-gctx.Done()
@@ -148,6 +206,11 @@ func serve(ctx context.Context, e *env) error {
 	}
 	return err
 }
+
+// changeFeedInterval is how often serve looks for changes committed by
+// another process (PRAGMA data_version: no table is read when nothing
+// changed).
+const changeFeedInterval = 200 * time.Millisecond
 
 // serverCertCheck is how often serve asks the CA whether the RADIUS server
 // certificate is due for renewal (it is re-issued in the last third of its
@@ -275,7 +338,9 @@ func printDemo(w io.Writer, e *env, stay vouchers.Stay, code string) {
 	line(w, "  Voucher code: %s", code)
 	line(w, "  Portal: %s (not built yet; enrol a device with:", e.cfg.Portal.URL)
 	line(w, "    %s --config %s device enrol --stay %d --out ./my-device )", os.Args[0], e.configPath, stay.ID)
-	line(w, "  RADIUS: %v, NAS secret %q; metrics: http://%s/metrics", e.cfg.RADIUS.AuthListen, demoSecret, e.cfg.Metrics.Listen)
+	line(w, "  RADIUS: authentication %v, accounting %v, NAS secret %q; metrics: http://%s/metrics",
+		e.cfg.RADIUS.AuthListen, e.cfg.RADIUS.AcctListen, demoSecret, e.cfg.Metrics.Listen)
+	line(w, "  Who is online: %s --config %s session list", os.Args[0], e.configPath)
 	line(w, "  Press Ctrl-C to stop.")
 	line(w, "")
 }

@@ -136,6 +136,49 @@ func stayCommand() *cli.Command {
 				}),
 			},
 			{
+				Name:      "usage",
+				Usage:     "what a stay used: sessions, time online, traffic",
+				ArgsUsage: "STAY-ID",
+				Flags:     []cli.Flag{jsonFlag},
+				Action: withEnv(false, func(c *cli.Context, e *env) error {
+					id, err := idArg(c, "STAY-ID")
+					if err != nil {
+						return err
+					}
+					vs, err := e.vouchers(c.Context, false)
+					if err != nil {
+						return err
+					}
+					stay, err := vs.Stay(c.Context, id)
+					if err != nil {
+						return err
+					}
+					st, err := e.sessions(c.Context)
+					if err != nil {
+						return err
+					}
+					u, err := st.StayUsage(c.Context, id)
+					if err != nil {
+						return err
+					}
+					v := struct {
+						Stay          int64  `json:"stay"`
+						Sessions      int    `json:"sessions"`
+						Online        int    `json:"online"`
+						SecondsOnline int64  `json:"seconds_online"`
+						InputOctets   uint64 `json:"input_octets"`
+						OutputOctets  uint64 `json:"output_octets"`
+						InputPackets  uint64 `json:"input_packets"`
+						OutputPackets uint64 `json:"output_packets"`
+					}{id, u.Sessions, u.Online, int64(u.TimeOnline / time.Second), u.InputOctets, u.OutputOctets, u.InputPackets, u.OutputPackets}
+					return e.emit(v, func(w io.Writer) {
+						line(w, "Stay %d (%s, room %s): %d session(s), %d online now", stay.ID, stay.GuestName, stay.Room, u.Sessions, u.Online)
+						line(w, "Time online %s; from the devices %s (%d packets), to them %s (%d packets)",
+							u.TimeOnline.Truncate(time.Second), bytesText(u.InputOctets), u.InputPackets, bytesText(u.OutputOctets), u.OutputPackets)
+					})
+				}),
+			},
+			{
 				Name:      "extend",
 				Usage:     "move a stay's check-out later",
 				ArgsUsage: "STAY-ID",
@@ -163,8 +206,10 @@ func stayCommand() *cli.Command {
 					}
 					return e.emit(viewStay(stay), func(w io.Writer) {
 						line(w, "Stay %d now ends %s.", stay.ID, when(stay.CheckOut))
-						// A certificate cannot be lengthened: its end is signed
-						// into it, and its key lives on the device.
+						// A certificate cannot be lengthened (its end is signed
+						// into it, and its key lives on the device), but the
+						// stay decides: vouchers.Authorize accepts the devices'
+						// certificates past their old end while the stay lasts.
 						n := 0
 						for _, d := range devices {
 							if d.RevokedAt == nil {
@@ -172,7 +217,7 @@ func stayCommand() *cli.Command {
 							}
 						}
 						if n > 0 {
-							line(w, "Its %d enrolled device(s) keep certificates ending at the old check-out; enrol them again to use the extra time.", n)
+							line(w, "Its %d enrolled device(s) keep working until the new check-out; they need not enrol again.", n)
 						}
 					})
 				}),

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
 	"keycard/ca"
@@ -19,6 +20,7 @@ import (
 	"keycard/internal/secretbox"
 	"keycard/internal/store"
 	"keycard/radiusd"
+	"keycard/sessions"
 	"keycard/vouchers"
 )
 
@@ -38,6 +40,7 @@ type env struct {
 	box       *secretbox.Box
 	plain     *vouchers.Store // without the CA: stays, vouchers, audit
 	withCA    *vouchers.Store // with the CA: also enrolment and Authorize
+	online    *sessions.Store // accounting sessions
 }
 
 // owners are the packages that own tables, in migration order.
@@ -49,6 +52,7 @@ var owners = []struct {
 	{"vouchers", vouchers.Migrate, vouchers.Check},
 	{"radiusd", radiusd.Migrate, radiusd.Check},
 	{"secretbox", secretbox.Migrate, secretbox.Check},
+	{"sessions", sessions.Migrate, sessions.Check},
 }
 
 // openEnv loads the config and opens the database. With migrate set it
@@ -103,6 +107,9 @@ func openEnv(c *cli.Context, migrate bool) (*env, error) {
 
 func (e *env) Close() error {
 	var errs []error
+	if e.online != nil {
+		errs = append(errs, e.online.Close())
+	}
 	for _, s := range []*vouchers.Store{e.plain, e.withCA} {
 		if s != nil {
 			errs = append(errs, s.Close())
@@ -176,7 +183,8 @@ func (e *env) secrets(ctx context.Context) (*secretbox.Box, error) {
 func (e *env) policies() map[string]vouchers.Policy {
 	out := make(map[string]vouchers.Policy, len(e.cfg.Policies))
 	for name, p := range e.cfg.Policies {
-		out[name] = vouchers.Policy{Name: name, VLAN: p.VLAN, BandwidthUpKbps: p.BandwidthUpKbps, BandwidthDownKbps: p.BandwidthDownKbps}
+		out[name] = vouchers.Policy{Name: name, VLAN: p.VLAN, BandwidthUpKbps: p.BandwidthUpKbps, BandwidthDownKbps: p.BandwidthDownKbps,
+			MaxOnline: p.MaxOnline, DisconnectOldest: p.OverMaxOnline == configs.OverMaxOnlineDisconnectOldest}
 	}
 	return out
 }
@@ -220,6 +228,44 @@ func (e *env) vouchers(ctx context.Context, withCA bool) (*vouchers.Store, error
 		e.plain = vs
 	}
 	return vs, nil
+}
+
+// sessions opens the accounting session store.
+func (e *env) sessions(ctx context.Context) (*sessions.Store, error) {
+	if e.online != nil {
+		return e.online, nil
+	}
+	s, err := sessions.New(ctx, e.db, sessions.Options{
+		CacheSize:       e.cfg.RADIUS.SessionCacheSize,
+		InterimInterval: e.cfg.RADIUS.AcctInterimInterval.Duration,
+		Now:             e.now,
+		Logger:          e.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.online = s
+	return s, nil
+}
+
+// dasClient makes the RFC 5176 client that Disconnect and CoA go through.
+func (e *env) dasClient(reg prometheus.Registerer) (*radiusd.DASClient, error) {
+	return radiusd.NewDASClient(radiusd.DASOptions{
+		Timeout:  e.cfg.RADIUS.DASTimeout.Duration,
+		Retries:  dasRetries(e.cfg.RADIUS.DASRetries),
+		Now:      e.now,
+		Logger:   e.log,
+		Registry: reg,
+	})
+}
+
+// dasRetries maps the config's das_retries (0: send once) to radiusd's
+// (0: its default, negative: send once).
+func dasRetries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // audit records an admin action that no domain call records itself (CA and

@@ -28,7 +28,8 @@ type harness struct {
 	t       *testing.T
 	dir     string
 	config  string
-	port    int
+	port    int    // authentication, on 127.0.0.1
+	acct    int    // accounting, on 127.0.0.1
 	metrics string // host:port of /metrics
 	secret  string
 	logs    *syncBuffer
@@ -40,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	t.Setenv("KEYCARD_TEST_PASSPHRASE", testPassphrase)
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "keycard.yaml"), port: freeUDPPort(t),
+	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "keycard.yaml"), port: freeUDPPort(t), acct: freeUDPPort(t),
 		metrics: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), secret: "interop-shared-secret", logs: &syncBuffer{}}
 	cfg := fmt.Sprintf(`data_dir: %s/data
 ca:
@@ -48,6 +49,7 @@ ca:
   radius_server_name: radius.keycard.test
 radius:
   auth_listen: ["127.0.0.1:%d"]
+  acct_listen: ["127.0.0.1:%d"]
   reject_delay: 0s
 metrics:
   listen: %s
@@ -57,7 +59,7 @@ log:
 policies:
   standard: {}
   premium: {vlan: 20, bandwidth_up_kbps: 10000, bandwidth_down_kbps: 50000}
-`, dir, h.port, h.metrics)
+`, dir, h.port, h.acct, h.metrics)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -172,12 +172,35 @@ func newWiredLAN(t *testing.T) *wiredLAN {
 	return l
 }
 
+// newStation gives the guest's end of the cable a new random MAC address,
+// so that hostapd meets a new device: after an EAP-Failure hostapd holds a
+// station in its quiet period (60 s) and ignores it.
+func (l *wiredLAN) newStation() {
+	l.t.Helper()
+	var b [5]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		l.t.Fatal(err)
+	}
+	mac := fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4])
+	ipCmd(l.t, "-n", l.ns, "link", "set", "dev", l.staIf, "address", mac)
+	l.staMAC = mac
+}
+
 // startHostapd runs hostapd as the access point on apIf, with Keycard as
 // its RADIUS authentication server and a DAS (RFC 5176) port open for
 // Keycard's Disconnect-Request.
 func (l *wiredLAN) startHostapd(h *harness) *peer {
 	l.t.Helper()
-	conf := strings.Join([]string{
+	return l.startAP(append(l.hostapdConf(h),
+		fmt.Sprintf("radius_das_port=%d", freeUDPPort(l.t)),
+		"radius_das_client=127.0.0.1 "+h.secret,
+	))
+}
+
+// hostapdConf is the access point's configuration: 802.1X on the wired
+// port, Keycard on loopback as the authentication server.
+func (l *wiredLAN) hostapdConf(h *harness) []string {
+	return []string{
 		"interface=" + l.apIf,
 		"driver=wired",
 		"logger_stdout=-1",
@@ -191,10 +214,13 @@ func (l *wiredLAN) startHostapd(h *harness) *peer {
 		"auth_server_addr=127.0.0.1",
 		fmt.Sprintf("auth_server_port=%d", h.port),
 		"auth_server_shared_secret=" + h.secret,
-		fmt.Sprintf("radius_das_port=%d", freeUDPPort(l.t)),
-		"radius_das_client=127.0.0.1 " + h.secret,
-	}, "\n") + "\n"
-	p := l.start("hostapd", conf, func(confFile, logFile string) *exec.Cmd {
+	}
+}
+
+// startAP runs hostapd with conf and waits until it is up.
+func (l *wiredLAN) startAP(conf []string) *peer {
+	l.t.Helper()
+	p := l.start("hostapd", strings.Join(conf, "\n")+"\n", func(confFile, logFile string) *exec.Cmd {
 		return exec.Command("hostapd", "-d", "-t", "-f", logFile, confFile)
 	})
 	if !p.waitFor(l.apIf + ": AP-ENABLED") {

@@ -33,6 +33,7 @@ func newApp() *cli.App {
 			stayCommand(),
 			deviceCommand(),
 			voucherCommand(),
+			sessionCommand(),
 			nasCommand(),
 			caCommand(),
 			dbCommand(),

@@ -25,4 +25,17 @@
 // Options.Duration, whichever comes first, and by default talks only to a
 // loopback address. The supplicant is eaptls/eaptlstest.Peer; this package
 // holds no EAP codec of its own.
+//
+// Accounting is the RFC 2866 counterpart: AcctOptions.Sockets simulated
+// access points on the accounting port, each running sessions one after
+// another (Accounting-Request Start, Interim-Update, Stop, with a unique
+// Acct-Session-Id and cumulative counters that pass 4 GiB with
+// Acct-*-Gigawords in every fourth session). Each record waits for its
+// Accounting-Response, whose Identifier and Response Authenticator
+// (MD5(Code+Identifier+Length+Request Authenticator+Attributes+Secret)) are
+// checked, and is retransmitted byte for byte on timeout; an ICMP port
+// unreachable counts as no answer, as at a NAS whose server is restarting.
+// AcctOptions.OnAck sees every acknowledged record, so a test can check that
+// the server kept what it acknowledged (a kill -9 test, bench/run.sh's lost
+// column); AcctReport counts the rest by Cause.
 package loadgen
