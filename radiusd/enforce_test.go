@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -194,11 +195,12 @@ type nasByName map[string]radiusd.NAS
 func (m nasByName) ByName(name string) (radiusd.NAS, bool) { n, ok := m[name]; return n, ok }
 
 type enforcerFixture struct {
-	t        *testing.T
+	t        testing.TB
 	hotel    *fakeHotel
 	sessions *fakeSessions
 	das      *dastest.Responder
 	enforcer *radiusd.Enforcer
+	coa      bool
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -207,21 +209,29 @@ type enforcerFixture struct {
 // DAS at a test responder answering with answer.
 func newEnforcerFixture(t *testing.T, answer dastest.AnswerFunc, coa bool) *enforcerFixture {
 	t.Helper()
-	f := &enforcerFixture{t: t, hotel: newFakeHotel(), sessions: &fakeSessions{}, das: dastest.New(t, testSecret, answer)}
-	client, err := radiusd.NewDASClient(radiusd.DASOptions{Timeout: 50 * time.Millisecond, Retries: 1})
+	f := &enforcerFixture{t: t, hotel: newFakeHotel(), sessions: &fakeSessions{}, das: dastest.New(t, testSecret, answer), coa: coa}
+	f.setUp(t)
+	return f
+}
+
+// setUp makes the enforcer, with a DAS client sending to f.das.
+func (f *enforcerFixture) setUp(tb testing.TB) {
+	tb.Helper()
+	client, err := radiusd.NewDASClient(radiusd.DASOptions{Timeout: 50 * time.Millisecond, Retries: 1,
+		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close() })
+	tb.Cleanup(func() { client.Close() })
 	nas := radiusd.NAS{Name: "ap-lobby", Network: netip.MustParsePrefix("127.0.0.1/32"), Secret: testSecret,
-		DASPort: f.das.Port(), CoA: coa, CoAPort: f.das.Port(), Profile: "rfc5176"}
+		DASPort: f.das.Port(), CoA: f.coa, CoAPort: f.das.Port(), Profile: "rfc5176"}
 	f.enforcer, err = radiusd.NewEnforcer(radiusd.EnforcerConfig{
 		Hotel: f.hotel, Sessions: f.sessions, NAS: nasByName{"ap-lobby": nas}, DAS: client,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return f
 }
 
 func (f *enforcerFixture) run() {
@@ -245,6 +255,11 @@ func (f *enforcerFixture) session(stay, device int64, acctID string) {
 // waitMarked waits until the device is marked disconnected.
 func (f *enforcerFixture) waitMarked(device int64, within time.Duration) time.Time {
 	f.t.Helper()
+	return f.waitMarkedB(f.t, device, within)
+}
+
+func (f *enforcerFixture) waitMarkedB(tb testing.TB, device int64, within time.Duration) time.Time {
+	tb.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		if at, ok := f.hotel.marked(device); ok {
@@ -252,7 +267,7 @@ func (f *enforcerFixture) waitMarked(device int64, within time.Duration) time.Ti
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	f.t.Fatalf("device %d not marked disconnected within %v", device, within)
+	tb.Fatalf("device %d not marked disconnected within %v", device, within)
 	return time.Time{}
 }
 
