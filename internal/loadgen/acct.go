@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -427,6 +428,26 @@ func (s *acctSocket) await(ctx context.Context, wire []byte) error {
 		if code := radius.Code(b[0]); code != radius.CodeAccountingResponse {
 			return fail(CauseProtocol, fmt.Errorf("loadgen: %v to an Accounting-Request", code))
 		}
+		return checkAcctMessageAuthenticator(b, s.o.Secret)
+	}
+}
+
+// checkAcctMessageAuthenticator checks an Accounting-Response's
+// Message-Authenticator when it has one (RFC 2866 does not ask for it).
+// It is computed with the Authenticator field zeroed, as in the
+// Accounting-Request, which is how FreeRADIUS signs and checks it.
+func checkAcctMessageAuthenticator(b, secret []byte) error {
+	off, _, err := findMessageAuthenticator(b)
+	switch {
+	case err != nil:
+		return fail(CauseProtocol, err)
+	case off < 0:
 		return nil
 	}
+	var zero [16]byte
+	want := messageAuthenticator(b, off, zero, secret)
+	if !hmac.Equal(want[:], b[off:off+msgAuthLen]) {
+		return fail(CauseMsgAuthInvalid, errMsgAuthInvalid)
+	}
+	return nil
 }

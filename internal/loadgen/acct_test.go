@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/json"
@@ -27,6 +28,8 @@ const (
 	acctWrongCode             // answers Access-Accept
 	acctWrongID               // answers with another Identifier
 	acctSilent                // never answers
+	acctMsgAuth               // adds a Message-Authenticator, as FreeRADIUS computes it
+	acctBadMsgAuth            // adds a wrong Message-Authenticator
 )
 
 // fakeRecord is one Accounting-Request the fake server acknowledged, as it
@@ -120,7 +123,20 @@ func (s *fakeAcct) answer(b []byte) []byte {
 
 	resp := make([]byte, 20)
 	resp[0], resp[1] = byte(radius.CodeAccountingResponse), b[1]
-	binary.BigEndian.PutUint16(resp[2:], 20)
+	if s.fault == acctMsgAuth || s.fault == acctBadMsgAuth {
+		// HMAC-MD5 over the response with the Authenticator and the
+		// attribute's value zeroed (FreeRADIUS's rad_sign).
+		resp = append(resp, 80, 18)
+		resp = append(resp, make([]byte, 16)...)
+		binary.BigEndian.PutUint16(resp[2:], uint16(len(resp)))
+		mac := hmac.New(md5.New, s.secret)
+		mac.Write(resp)
+		copy(resp[22:], mac.Sum(nil))
+		if s.fault == acctBadMsgAuth {
+			resp[22] ^= 1
+		}
+	}
+	binary.BigEndian.PutUint16(resp[2:], uint16(len(resp)))
 	switch s.fault {
 	case acctWrongCode:
 		resp[0] = byte(radius.CodeAccessAccept)
@@ -130,6 +146,7 @@ func (s *fakeAcct) answer(b []byte) []byte {
 	h = md5.New()
 	h.Write(resp[:4])
 	h.Write(b[4:20])
+	h.Write(resp[20:])
 	h.Write(s.secret)
 	copy(resp[4:], h.Sum(nil))
 	if s.fault == acctBadAuth {
@@ -233,6 +250,8 @@ func TestAccountingFaults(t *testing.T) {
 		want  Cause // "" = every record acknowledged
 	}{
 		{"lost packet", acctDropFirst, ""},
+		{"Message-Authenticator", acctMsgAuth, ""},
+		{"bad Message-Authenticator", acctBadMsgAuth, CauseMsgAuthInvalid},
 		{"bad Response Authenticator", acctBadAuth, CauseResponseAuthenticator},
 		{"wrong code", acctWrongCode, CauseProtocol},
 		{"wrong Identifier", acctWrongID, CauseTimeout},
@@ -250,7 +269,11 @@ func TestAccountingFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.want == "" {
-				if rep.Acked != 6 || acked != 6 || rep.FailureCount() != 0 || rep.Retransmits != 1 || rep.Sent != 7 {
+				lost := 0
+				if tt.fault == acctDropFirst {
+					lost = 1
+				}
+				if rep.Acked != 6 || acked != 6 || rep.FailureCount() != 0 || rep.Retransmits != lost || rep.Sent != 6+lost {
 					t.Fatalf("report %+v, OnAck %d", rep, acked)
 				}
 				twice := 0
@@ -261,8 +284,8 @@ func TestAccountingFaults(t *testing.T) {
 					}
 				}
 				srv.mu.Unlock()
-				if twice != 1 {
-					t.Errorf("%d requests arrived twice, want the lost one (same bytes) only", twice)
+				if twice != lost {
+					t.Errorf("%d requests arrived twice, want %d (the lost one, same bytes)", twice, lost)
 				}
 				return
 			}

@@ -33,9 +33,11 @@
 // Acct-*-Gigawords in every fourth session). Each record waits for its
 // Accounting-Response, whose Identifier and Response Authenticator
 // (MD5(Code+Identifier+Length+Request Authenticator+Attributes+Secret)) are
-// checked, and is retransmitted byte for byte on timeout; an ICMP port
-// unreachable counts as no answer, as at a NAS whose server is restarting.
-// AcctOptions.OnAck sees every acknowledged record, so a test can check that
-// the server kept what it acknowledged (a kill -9 test, bench/run.sh's lost
-// column); AcctReport counts the rest by Cause.
+// checked, and its Message-Authenticator when it has one (computed, as
+// FreeRADIUS does, with the Authenticator field zeroed); a record is
+// retransmitted byte for byte on timeout, and an ICMP port unreachable
+// counts as no answer, as at a NAS whose server is restarting.
+// AcctOptions.OnAck sees every acknowledged record, so a test can check
+// that the server kept what it acknowledged (a kill -9 test, bench/run.sh's
+// lost column); AcctReport counts the rest by Cause.
 package loadgen
