@@ -19,6 +19,7 @@ type stayView struct {
 	CheckIn    time.Time  `json:"check_in"`
 	CheckOut   time.Time  `json:"check_out"`
 	MaxDevices int        `json:"max_devices"`
+	Enrolled   *int       `json:"devices_enrolled,omitempty"` // enrolled and not revoked (stay list)
 	Policy     string     `json:"policy"`
 	EndedAt    *time.Time `json:"ended_at,omitempty"`
 	Voucher    string     `json:"voucher,omitempty"`
@@ -88,14 +89,24 @@ func stayCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					enrolled, err := vs.EnrolledCounts(c.Context)
+					if err != nil {
+						return err
+					}
 					views := make([]stayView, 0, len(stays))
 					for _, s := range stays {
-						views = append(views, viewStay(s))
+						v := viewStay(s)
+						n := enrolled[s.ID]
+						v.Enrolled = &n
+						views = append(views, v)
 					}
 					return e.emit(views, func(w io.Writer) {
 						line(w, "ID\tROOM\tGUEST\tCHECK-IN\tCHECK-OUT\tDEVICES\tPOLICY\tENDED")
 						for _, s := range stays {
-							line(w, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s", s.ID, s.Room, s.GuestName, when(s.CheckIn), when(s.CheckOut), s.MaxDevices, s.Policy, whenPtr(s.EndedAt))
+							// Devices enrolled out of the cap: what a guest can
+							// still add is the difference.
+							line(w, "%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s", s.ID, s.Room, s.GuestName, when(s.CheckIn), when(s.CheckOut),
+								enrolled[s.ID], s.MaxDevices, s.Policy, whenPtr(s.EndedAt))
 						}
 					})
 				}),

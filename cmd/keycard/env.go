@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,7 +77,10 @@ func openEnv(c *cli.Context, migrate bool) (*env, error) {
 		json:       c.Bool("json"),
 		by:         vouchers.Actor{Name: actorName(c), Source: "cli"},
 	}
-	e.log = newLogger(cfg.Log, c.App.ErrWriter)
+	e.log = newLogger(cfg.Log, c.App.ErrWriter, commandLogLevel(c))
+	if err := checkDatabaseExists(c, cfg, path); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", cfg.DataDir, err)
 	}
@@ -103,6 +108,58 @@ func openEnv(c *cli.Context, migrate bool) (*env, error) {
 		}
 	}
 	return e, nil
+}
+
+// checkDatabaseExists refuses to create a database where none exists,
+// unless the command sets Keycard up (ca init, db migrate, serve --demo):
+// a mistyped --config must not quietly make an empty Keycard elsewhere,
+// where the admin would see no stays and think them lost.
+func checkDatabaseExists(c *cli.Context, cfg *configs.Config, configPath string) error {
+	db := cfg.Database.Path
+	if db == ":memory:" || mayCreateDatabase(c) {
+		return nil
+	}
+	if _, err := os.Stat(db); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("database %s: %w", db, err)
+	}
+	return fmt.Errorf("no Keycard database at %s (from config %s): if this is the right config, set Keycard up first with `keycard --config %s ca init`; otherwise check --config or KEYCARD_CONFIG",
+		db, configPath, configPath)
+}
+
+// mayCreateDatabase is true for the commands that set a Keycard up.
+func mayCreateDatabase(c *cli.Context) bool {
+	switch commandPath(c) {
+	case "ca init", "db migrate":
+		return true
+	case "serve":
+		return c.Bool("demo")
+	}
+	return false
+}
+
+// commandPath names the command being run, without the program: "ca init".
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != c.App.Name {
+			names = append(names, ctx.Command.Name)
+		}
+	}
+	slices.Reverse(names)
+	return strings.Join(names, " ")
+}
+
+// commandLogLevel is the least level an admin command logs at: serve logs
+// as configured; another command prints its result once and logs only
+// warnings and errors (the audit log records the change), unless
+// --verbose asks for the structured lines too.
+func commandLogLevel(c *cli.Context) slog.Level {
+	if commandPath(c) == "serve" || c.Bool("verbose") {
+		return slog.LevelDebug - 4 // no floor: the config decides
+	}
+	return slog.LevelWarn
 }
 
 func (e *env) Close() error {
@@ -304,9 +361,10 @@ func (i issuer) IssueDeviceCertificate(ctx context.Context, req vouchers.Certifi
 	})
 }
 
-func newLogger(cfg configs.LogConfig, w io.Writer) *slog.Logger {
+func newLogger(cfg configs.LogConfig, w io.Writer, floor slog.Level) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
+	level = max(level, floor)
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -27,6 +27,7 @@ func newApp() *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"KEYCARD_CONFIG"}, Usage: "config `FILE`"},
 			&cli.StringFlag{Name: "as", EnvVars: []string{"KEYCARD_ACTOR"}, Usage: "who is acting, for the audit log (default admin:<os user>)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "also print the structured log lines of an admin command (serve always logs)"},
 		},
 		Commands: []*cli.Command{
 			serveCommand(),
