@@ -23,7 +23,7 @@ $(DATA)/ca-passphrase:
 run: build $(DATA)/ca-passphrase ## run Keycard with the dev config: CA, demo stay and voucher on first start
 	./$(BIN) --config $(CONFIG) serve --demo
 
-deps: ## install the real peers the tests use (eapol_test, FreeRADIUS, radclient, hostapd, wpa_supplicant)
+deps: ## install the real peers the tests use (eapol_test, FreeRADIUS, radclient, hostapd, wpa_supplicant, Chromium, xmllint)
 	./scripts/deps.sh
 	$(GO) mod download
 

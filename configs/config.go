@@ -12,11 +12,14 @@ type Config struct {
 	RADIUS   RADIUSConfig   `yaml:"radius"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Portal   PortalConfig   `yaml:"portal"`
+	WiFi     WiFiConfig     `yaml:"wifi"`
 	Vouchers VouchersConfig `yaml:"vouchers"`
 	// Policies are the network treatments a stay can get, by name. Default:
 	// one policy "standard" with no VLAN and no bandwidth limits.
 	Policies map[string]Policy `yaml:"policies"`
 	Log      LogConfig         `yaml:"log"`
+	// Webhooks receive Keycard's events (webhooks.go). Default: none.
+	Webhooks []WebhookConfig `yaml:"webhooks"`
 
 	// dir is the folder relative paths are resolved against: the folder of
 	// the config file ("" means the working directory).
@@ -101,13 +104,75 @@ type MetricsConfig struct {
 // Enabled reports whether the metrics endpoint should be served.
 func (m MetricsConfig) Enabled() bool { return m.Listen != "" }
 
-// PortalConfig configures the captive portal and the front-desk web app.
+// PortalConfig configures the guest portal: an HTTPS listener for the
+// enrolment pages, the RFC 8908 API and SCEP, and a plain-HTTP listener
+// that sends everything (the phones' captive-portal probes included) to
+// the HTTPS URL.
 type PortalConfig struct {
-	// URL is where guests and staff reach the portal, as printed on
-	// vouchers. Default "http://127.0.0.1:8080/".
+	// URL is the public HTTPS address guests see and vouchers print, the
+	// root of a host ("https://wifi.hotel.example/"). Default
+	// "https://127.0.0.1:8443/".
 	URL string `yaml:"url"`
-	// Listen is the host:port the portal serves on. Default "127.0.0.1:8080".
+	// Listen is the host:port of the HTTPS listener. The portal runs when
+	// it is set; the default "" leaves the portal off.
 	Listen string `yaml:"listen"`
+	// HTTPListen is the host:port of the plain-HTTP listener that
+	// redirects every request to URL. "" (the default) turns it off.
+	HTTPListen string `yaml:"http_listen"`
+	// TLSCertFile and TLSKeyFile are the hotel's certificate (PEM, with its
+	// chain) and key for URL's host, re-read when they change. Both unset:
+	// a certificate from Keycard's own CA, trusted only by devices that
+	// trust that CA (a closed lab, make run).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// RoomLogin lets guests sign in with their room number and surname
+	// instead of the voucher code. Default false.
+	RoomLogin bool `yaml:"room_login"`
+	// SCEP has Apple devices make their own key and enrol through SCEP;
+	// false puts a server-made key in a PKCS#12 payload. Default true.
+	SCEP *bool `yaml:"scep"`
+	// SCEPChallengeLifetime is how long an Apple profile's one-time SCEP
+	// challenge stays valid. Default 10m, 1m to 30m.
+	SCEPChallengeLifetime Duration `yaml:"scep_challenge_lifetime"`
+}
+
+// Enabled reports whether the portal should be served.
+func (p PortalConfig) Enabled() bool { return p.Listen != "" }
+
+// UseSCEP reports whether Apple profiles enrol through SCEP (the default).
+func (p PortalConfig) UseSCEP() bool { return p.SCEP == nil || *p.SCEP }
+
+// WiFiConfig describes the secure network the guests' profiles join.
+type WiFiConfig struct {
+	// SSID is the secure network's name (1 to 32 bytes). Required when
+	// the portal is on.
+	SSID string `yaml:"ssid"`
+	// HotelName is shown on the portal and in the profiles. Default
+	// ca.organization.
+	HotelName string `yaml:"hotel_name"`
+	// The help desk, shown on the portal and in the profiles; each
+	// optional.
+	HelpdeskURL   string `yaml:"helpdesk_url"`
+	HelpdeskEmail string `yaml:"helpdesk_email"`
+	HelpdeskPhone string `yaml:"helpdesk_phone"`
+	// Realm is the domain of the devices' outer identity and of the
+	// eap-config provider. Default: ca.radius_server_name without its
+	// first label ("radius.hotel.example" gives "hotel.example").
+	Realm     string          `yaml:"realm"`
+	Passpoint PasspointConfig `yaml:"passpoint"`
+}
+
+// PasspointConfig configures the Android Passpoint (Hotspot 2.0) profile.
+// It only matches access points that advertise Passpoint.
+type PasspointConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// FQDN is the home service provider's domain. Required when enabled.
+	FQDN string `yaml:"fqdn"`
+	// FriendlyName is what Android shows. Default wifi.hotel_name.
+	FriendlyName string `yaml:"friendly_name"`
+	// RoamingConsortiumOIs are the roaming consortium OIs the access
+	// points advertise, each 6 or 10 hex digits (3 or 5 octets).
+	RoamingConsortiumOIs []string `yaml:"roaming_consortium_ois"`
 }
 
 // VouchersConfig configures voucher codes.

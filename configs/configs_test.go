@@ -47,7 +47,13 @@ func TestDevConfig(t *testing.T) {
 		{"ca.passphrase_file", c.CA.PassphraseFile, filepath.Join(wantData, "ca-passphrase")},
 		{"radius.auth_listen", c.RADIUS.AuthListen, []string{"127.0.0.1:1812", "[::1]:1812"}},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9812"},
-		{"portal.url", c.Portal.URL, "http://127.0.0.1:8080/"},
+		{"portal.url", c.Portal.URL, "https://127.0.0.1:8443/"},
+		{"portal.listen", c.Portal.Listen, "127.0.0.1:8443"},
+		{"portal.http_listen", c.Portal.HTTPListen, "127.0.0.1:8080"},
+		{"portal on", c.Portal.Enabled(), true},
+		{"portal.scep", c.Portal.UseSCEP(), true},
+		{"wifi.ssid", c.WiFi.SSID, "Keycard Dev"},
+		{"wifi.realm", c.WiFi.Realm, "keycard.test"},
 		{"policies", len(c.Policies), 2},
 		{"premium vlan", c.Policies["premium"].VLAN, 20},
 	}
@@ -95,8 +101,18 @@ func TestDefaults(t *testing.T) {
 		{"eap_timeout", c.RADIUS.EAPTimeout.Duration, 30 * time.Second},
 		{"workers", c.RADIUS.Workers, 64},
 		{"metrics.listen", c.Metrics.Listen, "127.0.0.1:9812"},
-		{"portal.url", c.Portal.URL, "http://127.0.0.1:8080/"},
-		{"portal.listen", c.Portal.Listen, "127.0.0.1:8080"},
+		{"portal.url", c.Portal.URL, "https://127.0.0.1:8443/"},
+		{"portal.listen (off)", c.Portal.Listen, ""},
+		{"portal on", c.Portal.Enabled(), false},
+		{"portal.http_listen", c.Portal.HTTPListen, ""},
+		{"portal.tls_cert_file", c.Portal.TLSCertFile, ""},
+		{"portal.room_login", c.Portal.RoomLogin, false},
+		{"portal.scep", c.Portal.UseSCEP(), true},
+		{"portal.scep_challenge_lifetime", c.Portal.SCEPChallengeLifetime.Duration, 10 * time.Minute},
+		{"wifi.hotel_name", c.WiFi.HotelName, "Keycard Hotel"},
+		{"wifi.realm", c.WiFi.Realm, "keycard.internal"},
+		{"wifi.passpoint.enabled", c.WiFi.Passpoint.Enabled, false},
+		{"wifi.passpoint.friendly_name", c.WiFi.Passpoint.FriendlyName, "Keycard Hotel"},
 		{"vouchers.max_failed_tries", c.Vouchers.MaxFailedTries, 10},
 		{"vouchers.code_groups", c.Vouchers.CodeGroups, 3},
 		{"policies", c.Policies, map[string]Policy{"standard": {OverMaxOnline: "reject"}}},
@@ -199,6 +215,60 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// portalOn turns the portal on (its YAML mapping left open for more keys);
+// wifiSSID is the one Wi-Fi setting the portal needs.
+const (
+	portalOn = `portal: {url: "https://wifi.hotel.example/", listen: "127.0.0.1:8443"`
+	wifiSSID = "\nwifi: {ssid: Hotel}"
+)
+
+func TestPortalConfig(t *testing.T) {
+	dir := t.TempDir()
+	yml := `
+ca: {radius_server_name: radius.grand.example, organization: Grand Hotel}
+portal:
+  url: https://wifi.grand.example/
+  listen: ":443"
+  http_listen: ":80"
+  tls_cert_file: tls/portal.crt
+  tls_key_file: /etc/keycard/portal.key
+  room_login: true
+  scep: false
+  scep_challenge_lifetime: 5m
+wifi:
+  ssid: Grand Wi-Fi
+  passpoint: {enabled: true, fqdn: grand.example, roaming_consortium_ois: [a1b2c3, 0011223344]}
+`
+	c, err := Parse([]byte(yml), filepath.Join(dir, "k.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"on", c.Portal.Enabled(), true},
+		{"cert resolved", c.Portal.TLSCertFile, filepath.Join(dir, "tls", "portal.crt")},
+		{"key", c.Portal.TLSKeyFile, "/etc/keycard/portal.key"},
+		{"room_login", c.Portal.RoomLogin, true},
+		{"scep off", c.Portal.UseSCEP(), false},
+		{"challenge", c.Portal.SCEPChallengeLifetime.Duration, 5 * time.Minute},
+		{"hotel name from the CA", c.WiFi.HotelName, "Grand Hotel"},
+		{"realm from the RADIUS name", c.WiFi.Realm, "grand.example"},
+		{"passpoint name", c.WiFi.Passpoint.FriendlyName, "Grand Hotel"},
+	}
+	for _, ch := range checks {
+		if !reflect.DeepEqual(ch.got, ch.want) {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	// An IP address is a fine portal host for a closed lab.
+	if _, err := Parse([]byte(portalOn[:len(portalOn)-len(`url: "https://wifi.hotel.example/", listen: "127.0.0.1:8443"`)]+
+		`url: "https://10.9.0.1:8443/", listen: "10.9.0.1:8443"}`+wifiSSID), filepath.Join(dir, "ip.yaml")); err != nil {
+		t.Errorf("portal on an IP address: %v", err)
+	}
+}
+
 func TestValidateNamesEachBadField(t *testing.T) {
 	tests := []struct {
 		name string
@@ -231,7 +301,31 @@ func TestValidateNamesEachBadField(t *testing.T) {
 		{"intermediate outlives root", "ca: {root_lifetime: 5y, intermediate_lifetime: 10y}", `ca.intermediate_lifetime: 10y is longer than ca.root_lifetime (5y)`},
 		{"passphrase_env holds the secret", `ca: {passphrase_env: "correct horse battery"}`, `ca.passphrase_env: "correct horse battery" is not an environment variable name`},
 		{"portal url", `portal: {url: "wifi.hotel.example"}`, `portal.url: "wifi.hotel.example" is not an absolute URL`},
-		{"portal url scheme", `portal: {url: "ftp://wifi.hotel.example/"}`, `portal.url: "ftp://wifi.hotel.example/" must start with http:// or https://`},
+		{"portal url scheme", `portal: {url: "ftp://wifi.hotel.example/"}`, `portal.url: "ftp://wifi.hotel.example/" must start with https://`},
+		{"portal url http while on", `portal: {url: "http://wifi.hotel.example/", listen: "127.0.0.1:8443"}` + wifiSSID, `portal.url: "http://wifi.hotel.example/" must start with https:// when portal.listen is set`},
+		{"portal url path", `portal: {url: "https://wifi.hotel.example/guest/"}`, `portal.url: "https://wifi.hotel.example/guest/" has the path "/guest/"; the portal serves the root of its host, so write it like "https://wifi.hotel.example/"`},
+		{"portal url query", `portal: {url: "https://wifi.hotel.example/?code=1"}`, `portal.url: "https://wifi.hotel.example/?code=1" must be a bare address`},
+		{"portal url host", `portal: {url: "https://wifi_hotel/"}`, `portal.url: host "wifi_hotel" of "https://wifi_hotel/" is not a valid DNS name`},
+		{"portal listen", portalOn[:len(portalOn)-len(`listen: "127.0.0.1:8443"`)] + `listen: "wifi:443"}` + wifiSSID, `portal.listen: host "wifi" of "wifi:443" is not an IP address`},
+		{"portal listen no port", `portal: {listen: "127.0.0.1"}` + wifiSSID, `portal.listen: "127.0.0.1" has no port; write host:port like ":443"`},
+		{"portal http without https", `portal: {http_listen: ":80"}`, `portal.http_listen: is set but portal.listen is empty`},
+		{"portal http same port", portalOn + `, http_listen: "127.0.0.1:8443"}` + wifiSSID, `portal.http_listen: "127.0.0.1:8443" is also portal.listen`},
+		{"portal http no port", portalOn + `, http_listen: "80"}` + wifiSSID, `portal.http_listen: "80" has no port; write host:port like ":80"`},
+		{"portal listen is metrics", `portal: {listen: "127.0.0.1:9812"}` + wifiSSID, `portal.listen: "127.0.0.1:9812" is also metrics.listen`},
+		{"portal cert without key", `portal: {tls_cert_file: /etc/keycard/portal.crt}`, `portal.tls_key_file: is empty but portal.tls_cert_file is set`},
+		{"portal key without cert", `portal: {tls_key_file: /etc/keycard/portal.key}`, `portal.tls_cert_file: is empty but portal.tls_key_file is set`},
+		{"portal challenge lifetime", `portal: {scep_challenge_lifetime: 2h}`, `portal.scep_challenge_lifetime: 2h is too long; use 1m to 30m`},
+		{"ssid required", portalOn + "}", `wifi.ssid: must not be empty`},
+		{"ssid too long", portalOn + "}\nwifi: {ssid: " + strings.Repeat("x", 33) + "}", `wifi.ssid: "` + strings.Repeat("x", 33) + `" is 33 bytes; an SSID has at most 32`},
+		{"ssid space", portalOn + "}\nwifi: {ssid: \" Hotel\"}", `wifi.ssid: " Hotel" starts or ends with a space`},
+		{"helpdesk url", portalOn + "}\nwifi: {ssid: Hotel, helpdesk_url: hotel.example/help}", `wifi.helpdesk_url: "hotel.example/help" is not an absolute http(s) URL`},
+		{"helpdesk email", portalOn + "}\nwifi: {ssid: Hotel, helpdesk_email: \"Front Desk <fd@hotel.example>\"}", `wifi.helpdesk_email: "Front Desk <fd@hotel.example>" is not a bare e-mail address`},
+		{"helpdesk phone", portalOn + "}\nwifi: {ssid: Hotel, helpdesk_phone: call us}", `wifi.helpdesk_phone: "call us" is not a phone number`},
+		{"realm", portalOn + "}\nwifi: {ssid: Hotel, realm: Hotel}", `wifi.realm: "Hotel" is not a valid DNS domain`},
+		{"hotel name", portalOn + "}\nwifi: {ssid: Hotel, hotel_name: " + strings.Repeat("h", 65) + "}", `wifi.hotel_name: "` + strings.Repeat("h", 65) + `" is 65 characters long; use at most 64`},
+		{"passpoint fqdn", portalOn + "}\nwifi: {ssid: Hotel, passpoint: {enabled: true}}", `wifi.passpoint.fqdn: must not be empty`},
+		{"passpoint oi", portalOn + "}\nwifi: {ssid: Hotel, passpoint: {enabled: true, fqdn: hotel.example, roaming_consortium_ois: [\"12345\"]}}", `wifi.passpoint.roaming_consortium_ois[0]: "12345" is not an OI; write 6 or 10 hex digits`},
+		{"passpoint oi twice", portalOn + "}\nwifi: {ssid: Hotel, passpoint: {enabled: true, fqdn: hotel.example, roaming_consortium_ois: [a1b2c3, A1B2C3]}}", `wifi.passpoint.roaming_consortium_ois[1]: "A1B2C3" is listed twice (also at [0])`},
 		{"log level", "log: {level: verbose}", `log.level: unknown level "verbose"; use debug, info, warn or error`},
 		{"log format", "log: {format: xml}", `log.format: unknown format "xml"; use text or json`},
 		{"code groups", "vouchers: {code_groups: 2}", `vouchers.code_groups: 2 is too small; use 3 to 8`},

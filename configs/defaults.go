@@ -2,6 +2,7 @@ package configs
 
 import (
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,8 +31,8 @@ const (
 	DefaultDASTimeout           = time.Second
 	DefaultDASRetries           = 3
 	DefaultMetricsListen        = "127.0.0.1:9812"
-	DefaultPortalURL            = "http://127.0.0.1:8080/"
-	DefaultPortalListen         = "127.0.0.1:8080"
+	DefaultPortalURL            = "https://127.0.0.1:8443/"
+	DefaultSCEPChallenge        = 10 * time.Minute
 	DefaultMaxFailedTries       = 10
 	DefaultCodeGroups           = 3
 	DefaultPolicy               = "standard"
@@ -109,8 +110,19 @@ func (c *Config) Init() {
 	if c.Metrics.Listen == "" && !c.written["metrics.listen"] {
 		c.Metrics.Listen = DefaultMetricsListen
 	}
-	str(&c.Portal.URL, DefaultPortalURL)
-	str(&c.Portal.Listen, DefaultPortalListen)
+	p := &c.Portal
+	str(&p.URL, DefaultPortalURL)
+	p.TLSCertFile = c.resolve(p.TLSCertFile)
+	p.TLSKeyFile = c.resolve(p.TLSKeyFile)
+	if p.SCEP == nil {
+		on := true
+		p.SCEP = &on
+	}
+	dur(&p.SCEPChallengeLifetime, DefaultSCEPChallenge)
+	w := &c.WiFi
+	str(&w.HotelName, ca.Organization)
+	str(&w.Realm, realmOf(ca.RADIUSServerName))
+	str(&w.Passpoint.FriendlyName, w.HotelName)
 	num(&c.Vouchers.MaxFailedTries, DefaultMaxFailedTries)
 	num(&c.Vouchers.CodeGroups, DefaultCodeGroups)
 	if len(c.Policies) == 0 {
@@ -122,6 +134,16 @@ func (c *Config) Init() {
 	}
 	str(&c.Log.Level, "info")
 	str(&c.Log.Format, "text")
+}
+
+// realmOf is the domain a server name is in: the name without its first
+// label, when that leaves at least two ("radius.hotel.example" gives
+// "hotel.example"; "hotel.example" stays as it is).
+func realmOf(serverName string) string {
+	if _, rest, ok := strings.Cut(serverName, "."); ok && strings.Contains(rest, ".") {
+		return rest
+	}
+	return serverName
 }
 
 func str(p *string, def string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FieldError is one problem with one field of the config, named by its YAML
@@ -97,6 +100,10 @@ func examplePort(path string) string {
 		return "1813"
 	case strings.HasPrefix(path, "metrics"):
 		return "9812"
+	case path == "portal.listen":
+		return "443"
+	case path == "portal.http_listen":
+		return "80"
 	}
 	return "8080"
 }
@@ -150,10 +157,11 @@ func (c *Config) validate(v *validator) {
 	if c.Metrics.Listen != "" {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
-	c.Portal.validate(v)
+	c.validatePortal(v)
 	v.intRange("vouchers.max_failed_tries", c.Vouchers.MaxFailedTries, 1, 1000)
 	v.intRange("vouchers.code_groups", c.Vouchers.CodeGroups, 3, 8)
 	c.validatePolicies(v)
+	c.validateWebhooks(v)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -248,18 +256,165 @@ func (r *RADIUSConfig) validate(v *validator) {
 	v.intRange("radius.das_retries", r.DASRetries, 0, 10)
 }
 
-func (p *PortalConfig) validate(v *validator) {
+// validatePortal checks the portal and, when the portal is on, the Wi-Fi
+// network its profiles describe.
+func (c *Config) validatePortal(v *validator) {
+	p := &c.Portal
+	on := p.Enabled()
 	if v.required("portal.url", p.URL) {
-		u, err := url.Parse(p.URL)
-		switch {
-		case err != nil || u.Host == "":
-			v.bad("portal.url", "%q is not an absolute URL; write it like \"https://wifi.hotel.example/\"", p.URL)
-		case u.Scheme != "http" && u.Scheme != "https":
-			v.bad("portal.url", "%q must start with http:// or https://", p.URL)
-		}
+		v.portalURL(p.URL, on)
 	}
 	if p.Listen != "" {
 		v.listen("portal.listen", p.Listen)
+		if p.Listen == c.Metrics.Listen {
+			v.bad("portal.listen", "%q is also metrics.listen; give the portal a port of its own (443)", p.Listen)
+		}
+	}
+	if p.HTTPListen != "" {
+		switch {
+		case !on:
+			v.bad("portal.http_listen", "is set but portal.listen is empty: it redirects to the HTTPS portal, so set portal.listen too (or remove portal.http_listen)")
+		case p.HTTPListen == p.Listen:
+			v.bad("portal.http_listen", "%q is also portal.listen; plain HTTP needs a port of its own (80)", p.HTTPListen)
+		case p.HTTPListen == c.Metrics.Listen:
+			v.bad("portal.http_listen", "%q is also metrics.listen; give it a port of its own (80)", p.HTTPListen)
+		default:
+			v.listen("portal.http_listen", p.HTTPListen)
+		}
+	}
+	switch {
+	case p.TLSCertFile != "" && p.TLSKeyFile == "":
+		v.bad("portal.tls_key_file", "is empty but portal.tls_cert_file is set; give the certificate's key file too (or neither, for a certificate from Keycard's CA)")
+	case p.TLSCertFile == "" && p.TLSKeyFile != "":
+		v.bad("portal.tls_cert_file", "is empty but portal.tls_key_file is set; give the certificate file too (or neither, for a certificate from Keycard's CA)")
+	case p.TLSCertFile != "" && p.TLSCertFile == p.TLSKeyFile:
+		v.bad("portal.tls_key_file", "is the same file as portal.tls_cert_file; give the key and the certificate as two files")
+	}
+	v.durRange("portal.scep_challenge_lifetime", p.SCEPChallengeLifetime, time.Minute, 30*time.Minute)
+	if on {
+		c.WiFi.validate(v)
+	}
+}
+
+// portalURL checks the URL guests are sent to. The portal serves TLS
+// itself, so with the portal on it must be https: an http URL would
+// send the plain-HTTP listener's redirect back to itself.
+func (v *validator) portalURL(raw string, on bool) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		v.bad("portal.url", "%q is not an absolute URL; write it like \"https://wifi.hotel.example/\"", raw)
+		return
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.bad("portal.url", "%q must start with https://", raw)
+		return
+	case on && u.Scheme != "https":
+		v.bad("portal.url", "%q must start with https:// when portal.listen is set: the portal serves guests over HTTPS only (plain HTTP only redirects there)", raw)
+		return
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		v.bad("portal.url", "%q must be a bare address like \"https://wifi.hotel.example/\", without a user, query or fragment", raw)
+		return
+	case u.Path != "" && u.Path != "/":
+		v.bad("portal.url", "%q has the path %q; the portal serves the root of its host, so write it like \"%s://%s/\"", raw, u.Path, u.Scheme, u.Host)
+		return
+	}
+	host := u.Hostname()
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			v.bad("portal.url", "port %q of %q is not a number from 1 to 65535", port, raw)
+			return
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return // an address: fine for a closed lab (the CA's certificate gets an IP SAN)
+	}
+	if !isDNSName(host) {
+		v.bad("portal.url", "host %q of %q is not a valid DNS name (lower-case letters, digits, '-' and '.') or IP address", host, raw)
+	}
+}
+
+// isDNSName reports whether name is a fully qualified lower-case DNS name.
+func isDNSName(name string) bool {
+	labels := strings.Split(name, ".")
+	if len(name) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	phoneNumber = regexp.MustCompile(`^\+?[0-9][0-9 ()./-]{2,30}$`)
+	hexOI       = regexp.MustCompile(`^([0-9A-Fa-f]{6}|[0-9A-Fa-f]{10})$`)
+)
+
+func (w *WiFiConfig) validate(v *validator) {
+	if v.required("wifi.ssid", w.SSID) {
+		switch {
+		case len(w.SSID) > 32:
+			v.bad("wifi.ssid", "%q is %d bytes; an SSID has at most 32 (UTF-8 letters beyond ASCII take 2 to 4 each)", w.SSID, len(w.SSID))
+		case !utf8.ValidString(w.SSID) || strings.IndexFunc(w.SSID, unicode.IsControl) >= 0:
+			v.bad("wifi.ssid", "%q has control characters or is not valid UTF-8; write the network's name as the access points broadcast it", w.SSID)
+		case strings.TrimSpace(w.SSID) != w.SSID:
+			v.bad("wifi.ssid", "%q starts or ends with a space; devices match the SSID exactly, so write it as the access points broadcast it", w.SSID)
+		}
+	}
+	v.text("wifi.hotel_name", w.HotelName, 64)
+	if w.HelpdeskURL != "" {
+		if u, err := url.Parse(w.HelpdeskURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			v.bad("wifi.helpdesk_url", "%q is not an absolute http(s) URL; write it like \"https://hotel.example/wifi-help\"", w.HelpdeskURL)
+		}
+	}
+	if w.HelpdeskEmail != "" {
+		if a, err := mail.ParseAddress(w.HelpdeskEmail); err != nil || a.Address != w.HelpdeskEmail {
+			v.bad("wifi.helpdesk_email", "%q is not a bare e-mail address; write it like \"frontdesk@hotel.example\"", w.HelpdeskEmail)
+		}
+	}
+	if w.HelpdeskPhone != "" && !phoneNumber.MatchString(w.HelpdeskPhone) {
+		v.bad("wifi.helpdesk_phone", "%q is not a phone number; write digits, spaces and + ( ) - . / like \"+44 20 7946 0000\"", w.HelpdeskPhone)
+	}
+	if v.required("wifi.realm", w.Realm) && !isDNSName(w.Realm) {
+		v.bad("wifi.realm", "%q is not a valid DNS domain (lower-case letters, digits, '-' and '.'); use the hotel's, like \"hotel.example\"", w.Realm)
+	}
+	pp := &w.Passpoint
+	if !pp.Enabled {
+		return
+	}
+	if v.required("wifi.passpoint.fqdn", pp.FQDN) && !isDNSName(pp.FQDN) {
+		v.bad("wifi.passpoint.fqdn", "%q is not a valid DNS name; use the hotel's domain, like \"hotel.example\"", pp.FQDN)
+	}
+	v.text("wifi.passpoint.friendly_name", pp.FriendlyName, 64)
+	if len(pp.RoamingConsortiumOIs) > 16 {
+		v.bad("wifi.passpoint.roaming_consortium_ois", "lists %d OIs; list at most 16", len(pp.RoamingConsortiumOIs))
+	}
+	seen := map[string]int{}
+	for i, oi := range pp.RoamingConsortiumOIs {
+		path := fmt.Sprintf("wifi.passpoint.roaming_consortium_ois[%d]", i)
+		if !hexOI.MatchString(oi) {
+			v.bad(path, "%q is not an OI; write 6 or 10 hex digits (3 or 5 octets), like \"A1B2C3\"", oi)
+			continue
+		}
+		if j, dup := seen[strings.ToUpper(oi)]; dup {
+			v.bad(path, "%q is listed twice (also at [%d]); remove one", oi, j)
+		}
+		seen[strings.ToUpper(oi)] = i
+	}
+}
+
+// text checks a name shown to guests: required, at most max characters,
+// no control characters.
+func (v *validator) text(path, s string, max int) {
+	switch {
+	case strings.TrimSpace(s) == "":
+		v.bad(path, "must not be empty")
+	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
+		v.bad(path, "%q has control characters or is not valid UTF-8", s)
+	case utf8.RuneCountInString(s) > max:
+		v.bad(path, "%q is %d characters long; use at most %d", s, utf8.RuneCountInString(s), max)
 	}
 }
 

@@ -55,11 +55,14 @@ type Session struct {
 	err      error  // the handshake error whose alert is being sent
 
 	// TLS state, allocated when the first complete TLS message arrives.
-	reasm   Reassembler
-	frag    Fragmenter
-	flight  []byte // TLS output being sent, handed back to the pipe for reuse
-	pipe    *handshake.Pipe
-	cleanup runtime.Cleanup
+	reasm  Reassembler
+	frag   Fragmenter
+	flight []byte // TLS output being sent, handed back to the pipe for reuse
+	pipe   *handshake.Pipe
+	// tlsStarted: the peer's first TLS message arrived whole and
+	// crypto/tls answered it.
+	tlsStarted bool
+	cleanup    runtime.Cleanup
 
 	// Set once the reassembler holds memory of cfg.Budget: a session
 	// dropped without Close still gives it back.
@@ -81,8 +84,26 @@ func NewSession(cfg *Config) *Session {
 	return s
 }
 
+// NewSessionAtStart returns a session as it stands once the EAP-TLS Start
+// with Identifier id has gone to a peer that gave identity: for a caller
+// that forgot the session then (to make room for others) and has proof
+// that it sent that Start (its own State came back with the peer's
+// answer). The next Step takes the peer's first TLS data.
+func NewSessionAtStart(cfg *Config, identity string, id uint8) *Session {
+	s := NewSession(cfg)
+	s.identity, s.rounds, s.id = identity, 1, id-1
+	s.request(TLSPayload{Flags: FlagStart}, stateStart)
+	return s
+}
+
 // maxClientHelloSize caps the peer's first TLS message.
 const maxClientHelloSize = 16 << 10
+
+// TLSStarted reports whether the peer's first TLS message (its ClientHello)
+// arrived whole and the TLS handshake has begun: a peer that got this far
+// has answered the server's rounds and made it do TLS work, which a flood
+// of abandoned conversations does not.
+func (s *Session) TLSStarted() bool { return s.tlsStarted }
 
 // Identity returns the identity from the peer's EAP-Response/Identity ("" before it).
 // It is unauthenticated: the certificate, not this, says who the peer is.
@@ -247,6 +268,7 @@ func (s *Session) handshake(msg []byte, framedMTU int) ([]byte, error) {
 		// keep a session dropped without Close reachable forever.
 		authorize := s.cfg.Authorize
 		finish := func(c *tls.Conn) ([]byte, error) { return serverFinish(c, authorize) }
+		s.tlsStarted = true
 		s.pipe, f = handshake.Start(func(c net.Conn) *tls.Conn { return tls.Server(c, tlsConfig) }, msg, finish)
 		if !f.Done {
 			// A session dropped without Close must not leave its

@@ -1,9 +1,11 @@
 package radiusd
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,87 +32,214 @@ import (
 // acknowledged record is never lost, and a record that could not be stored
 // gets no answer, so the NAS sends it again.
 
-// acctHandler is the whole accounting-port pipeline.
+// acctHandler is the whole accounting-port pipeline: the NAS lookup, then
+// the steps of serveAccountingRequest.
 func (s *Server) acctHandler() handler {
-	return chain(handlerFunc(s.serveAccounting),
-		s.withNAS,
-		s.withAcctParse,
-		s.withRequestAuthenticator,
-		s.withAcctReplyCache,
-	)
+	return chain(handlerFunc(s.serveAccountingRequest), s.withNAS)
 }
 
-// withAcctParse checks sizes and decodes the packet; only
-// Accounting-Request belongs on the accounting port.
-func (s *Server) withAcctParse(next handler) handler {
-	return handlerFunc(func(w responseWriter, r *request) error {
-		if err := r.parse(radius.CodeAccountingRequest); err != nil {
-			return err
+// serveAccountingRequest checks an Accounting-Request from a known NAS and
+// records it: its sizes and attributes, its Request Authenticator (and
+// Message-Authenticator), then behind the reply cache serveAccounting.
+// Each step returns the drop error that ends the request.
+func (s *Server) serveAccountingRequest(w responseWriter, r *request) error {
+	a := &acctRequest{s: s}
+	if err := a.parse(r); err != nil {
+		return err
+	}
+	if err := checkAccountingAuthenticators(r); err != nil {
+		return err
+	}
+	return serveCached(s.acctReplies, s.metrics.acctCacheHits, a, w, r)
+}
+
+// acctRequest is one Accounting-Request on its way through
+// serveAccountingRequest: where the first attribute of each type
+// serveAccounting reads is in the packet, found in one pass. The packet is
+// not decoded into a radius.Packet's attributes (that copies each one,
+// some thirty allocations for a hostapd Interim-Update); as with
+// radius.Packet.Lookup, the first attribute of a type is the one that
+// counts.
+type acctRequest struct {
+	s     *Server
+	raw   []byte                 // the packet, trimmed to its Length
+	first [len(acctTypes)]uint16 // offset of the first attribute of each of acctTypes plus one; 0: none
+}
+
+// acctTypes are the attributes serveAccounting reads.
+var acctTypes = [...]radius.Type{
+	rfc2866.AcctStatusType_Type, rfc2866.AcctSessionID_Type, rfc2865.UserName_Type,
+	rfc2865.CallingStationID_Type, rfc2865.CalledStationID_Type, rfc2865.NASIdentifier_Type,
+	rfc2866.AcctSessionTime_Type, rfc2866.AcctInputOctets_Type, rfc2866.AcctOutputOctets_Type,
+	rfc2869.AcctInputGigawords_Type, rfc2869.AcctOutputGigawords_Type,
+	rfc2866.AcctInputPackets_Type, rfc2866.AcctOutputPackets_Type, rfc2866.AcctTerminateCause_Type,
+	rfc2865.FramedIPAddress_Type, rfc2865.NASIPAddress_Type, rfc3162.NASIPv6Address_Type,
+	rfc2865.NASPort_Type, rfc2869.NASPortID_Type, rfc2869.EventTimestamp_Type, rfc2866.AcctDelayTime_Type,
+	rfc2865.Class_Type,
+}
+
+// acctSlot is the index in acctTypes of each attribute type, plus one (0:
+// not read).
+var acctSlot = func() (slot [256]uint8) {
+	for i, t := range acctTypes {
+		slot[t] = uint8(i + 1)
+	}
+	return slot
+}()
+
+// parse checks the datagram as request.parse does (size, Length, code, the
+// attributes' lengths), indexes its attributes and sets r.packet to the
+// header and Proxy-State attributes, which the reply cache and the answer
+// need. It returns the drop error otherwise.
+func (a *acctRequest) parse(r *request) error {
+	if len(r.raw) > radius.MaxPacketLength {
+		return drop(dropOversized, nil)
+	}
+	n, err := packetLength(r.raw)
+	if err != nil {
+		var short shortError
+		if errors.As(err, &short) {
+			return drop(dropShort, err)
 		}
-		return next.serveRADIUS(w, r)
-	})
+		return drop(dropMalformed, err)
+	}
+	r.raw = r.raw[:n]
+	if code := radius.Code(r.raw[0]); code != radius.CodeAccountingRequest {
+		return drop(dropBadCode, errors.New(code.String()))
+	}
+	a.raw = r.raw
+	var proxyStates radius.Attributes
+	for off := headerLen; off < n; {
+		if n-off < 2 {
+			return drop(dropMalformed, errors.New("radiusd: short attribute"))
+		}
+		typ, l := r.raw[off], int(r.raw[off+1])
+		if l < 2 || off+l > n {
+			return drop(dropMalformed, errors.New("radiusd: invalid attribute length"))
+		}
+		if i := acctSlot[typ]; i != 0 && a.first[i-1] == 0 {
+			a.first[i-1] = uint16(off + 1)
+		}
+		if radius.Type(typ) == rfc2865.ProxyState_Type {
+			proxyStates = append(proxyStates, &radius.AVP{Type: rfc2865.ProxyState_Type, Attribute: r.raw[off+2 : off+l]})
+		}
+		off += l
+	}
+	r.packet = &radius.Packet{Code: radius.CodeAccountingRequest, Identifier: r.raw[1], Secret: r.nas.Secret, Attributes: proxyStates}
+	copy(r.packet.Authenticator[:], r.raw[4:headerLen])
+	return nil
 }
 
-// withRequestAuthenticator drops an Accounting-Request whose Request
+// offset is where the first attribute of type t (one of acctTypes) starts,
+// or -1.
+func (a *acctRequest) offset(t radius.Type) int {
+	i := acctSlot[byte(t)]
+	if i == 0 {
+		panic(fmt.Sprintf("radiusd: attribute %d is not indexed for accounting", t))
+	}
+	return int(a.first[i-1]) - 1
+}
+
+// lookup returns the value of the first attribute of type t.
+func (a *acctRequest) lookup(t radius.Type) ([]byte, bool) {
+	off := a.offset(t)
+	if off < 0 {
+		return nil, false
+	}
+	return a.raw[off+2 : off+int(a.raw[off+1])], true
+}
+
+// integer is the first attribute of type t as an RFC 2865 integer (false
+// when there is none or it is not four octets, as radius.Integer says).
+func (a *acctRequest) integer(t radius.Type) (uint32, bool) {
+	v, ok := a.lookup(t)
+	if !ok || len(v) != 4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(v), true
+}
+
+// text is the first attribute of type t as a string ("" when none).
+func (a *acctRequest) text(t radius.Type) string {
+	v, _ := a.lookup(t)
+	return string(v)
+}
+
+// addr is the first attribute of type t as an address of n octets.
+func (a *acctRequest) addr(t radius.Type, n int) netip.Addr {
+	v, ok := a.lookup(t)
+	if !ok || len(v) != n {
+		return netip.Addr{}
+	}
+	ip, _ := netip.AddrFromSlice(v)
+	return ip
+}
+
+// each calls f with the value of every attribute of type t, in order,
+// until f returns false.
+func (a *acctRequest) each(t radius.Type, f func(v []byte) bool) {
+	off := a.offset(t)
+	if off < 0 {
+		return
+	}
+	for ; off < len(a.raw); off += int(a.raw[off+1]) {
+		if radius.Type(a.raw[off]) == t && !f(a.raw[off+2:off+int(a.raw[off+1])]) {
+			return
+		}
+	}
+}
+
+func (a *acctRequest) serveRADIUS(w responseWriter, r *request) error {
+	return a.s.serveAccounting(w, r, a)
+}
+
+// checkAccountingAuthenticators drops an Accounting-Request whose Request
 // Authenticator (or Message-Authenticator, when present) does not match
 // the NAS's secret.
-func (s *Server) withRequestAuthenticator(next handler) handler {
-	return handlerFunc(func(w responseWriter, r *request) error {
-		want := accountingRequestAuthenticator(r.raw, r.key.secret)
-		if subtle.ConstantTimeCompare(want[:], r.raw[4:headerLen]) != 1 {
-			return drop(dropBadRequestAuth, nil)
+func checkAccountingAuthenticators(r *request) error {
+	want := accountingRequestAuthenticator(r.raw, r.key.secret)
+	if subtle.ConstantTimeCompare(want[:], r.raw[4:headerLen]) != 1 {
+		return drop(dropBadRequestAuth, nil)
+	}
+	// In an Accounting-Request the Message-Authenticator is computed
+	// with the Authenticator field zeroed (RFC 3579 section 3.2, as
+	// hostapd and radclient send it).
+	var zero [16]byte
+	switch at, err := findMessageAuthenticator(r.raw); {
+	case errors.Is(err, errNoMsgAuth):
+	case err != nil:
+		return drop(dropMalformed, err)
+	default:
+		mac := r.key.messageAuthenticator(r.raw, at, zero[:])
+		if subtle.ConstantTimeCompare(mac[:], r.raw[at:at+msgAuthLen]) != 1 {
+			return drop(dropBadMsgAuth, nil)
 		}
-		// In an Accounting-Request the Message-Authenticator is computed
-		// with the Authenticator field zeroed (RFC 3579 section 3.2, as
-		// hostapd and radclient send it).
-		var zero [16]byte
-		switch at, err := findMessageAuthenticator(r.raw); {
-		case errors.Is(err, errNoMsgAuth):
-		case err != nil:
-			return drop(dropMalformed, err)
-		default:
-			mac := r.key.messageAuthenticator(r.raw, at, zero[:])
-			if subtle.ConstantTimeCompare(mac[:], r.raw[at:at+msgAuthLen]) != 1 {
-				return drop(dropBadMsgAuth, nil)
-			}
-		}
-		return next.serveRADIUS(w, r)
-	})
+	}
+	return nil
 }
 
 // accountingRequestAuthenticator is RFC 2866 section 3's Request
-// Authenticator of pkt (trimmed to its Length).
+// Authenticator of pkt (trimmed to its Length): the MD5 of the packet with
+// its Authenticator zeroed, then the secret, hashed from one buffer on the
+// stack (md5.New would be an allocation per packet).
 func accountingRequestAuthenticator(pkt, secret []byte) [md5.Size]byte {
-	var zero [16]byte
-	h := md5.New()
-	h.Write(pkt[:4])
-	h.Write(zero[:])
-	h.Write(pkt[headerLen:])
-	h.Write(secret)
-	var sum [md5.Size]byte
-	h.Sum(sum[:0])
-	return sum
-}
-
-// withAcctReplyCache answers a retransmitted Accounting-Request with the
-// Accounting-Response already sent, and drops one whose first copy is still
-// waiting for its commit. A retransmission that finds no cached answer (it
-// came later than the cache keeps them) is recorded again, which changes
-// nothing: the store merges cumulative counters, never adds them.
-func (s *Server) withAcctReplyCache(next handler) handler {
-	return handlerFunc(func(w responseWriter, r *request) error {
-		return serveCached(s.acctReplies, s.metrics.acctCacheHits, next, w, r)
-	})
+	var buf [radius.MaxPacketLength + 128]byte
+	b := append(buf[:0], pkt[:4]...)
+	b = append(b, make([]byte, 16)...)
+	b = append(b, pkt[headerLen:]...)
+	b = append(b, secret...)
+	return md5.Sum(b)
 }
 
 // serveAccounting records one Accounting-Request and answers it.
-func (s *Server) serveAccounting(w responseWriter, r *request) error {
-	s.metrics.requests.WithLabelValues(r.packet.Code.String()).Inc()
-	status, err := rfc2866.AcctStatusType_Lookup(r.packet)
-	if err != nil {
+func (s *Server) serveAccounting(w responseWriter, r *request, a *acctRequest) error {
+	s.metrics.acctRequests.Inc()
+	st, ok := a.integer(rfc2866.AcctStatusType_Type)
+	if !ok {
 		return drop(dropAcctMalformed, errors.New("no Acct-Status-Type"))
 	}
-	at := s.eventTime(r.packet)
+	status := rfc2866.AcctStatusType(st)
+	at := s.eventTime(a)
 	switch status {
 	case rfc2866.AcctStatusType_Value_AccountingOn, rfc2866.AcctStatusType_Value_AccountingOff:
 		// The NAS (re)started or is going down: none of its sessions
@@ -125,10 +254,10 @@ func (s *Server) serveAccounting(w responseWriter, r *request) error {
 				"nas", r.nas.Name, "status", status.String(), "err", err)
 			return drop(dropAcctStoreFailed, err)
 		}
-		s.metrics.acct.WithLabelValues(acctLabel(status)).Inc()
+		s.metrics.acctStored(status).Inc()
 		s.logger.Info("radiusd: accounting "+status.String(), "nas", r.nas.Name, "sessions_closed", n)
 	case rfc2866.AcctStatusType_Value_Start, rfc2866.AcctStatusType_Value_Stop, rfc2866.AcctStatusType_Value_InterimUpdate:
-		rec, err := s.accountingRecord(r, status, at)
+		rec, err := s.accountingRecord(r, a, status, at)
 		if err != nil {
 			return drop(dropAcctMalformed, err)
 		}
@@ -143,30 +272,45 @@ func (s *Server) serveAccounting(w responseWriter, r *request) error {
 				"nas", r.nas.Name, "acct_session_id", rec.AcctSessionID, "status", status.String(), "err", err)
 			return drop(dropAcctStoreFailed, err)
 		}
-		s.metrics.acct.WithLabelValues(acctLabel(status)).Inc()
+		s.metrics.acctStored(status).Inc()
 		if s.deps.SessionSeen != nil && sess.Open() && status == rfc2866.AcctStatusType_Value_Start {
 			s.deps.SessionSeen(context.WithoutCancel(r.ctx), sess)
 		}
-		level := slog.LevelInfo
-		if status == rfc2866.AcctStatusType_Value_InterimUpdate {
-			level = slog.LevelDebug
-		}
-		s.logger.LogAttrs(r.ctx, level, "radiusd: accounting "+rec.Kind.String(),
-			slog.Int64("session", sess.ID), slog.String("nas", r.nas.Name),
-			slog.String("acct_session_id", rec.AcctSessionID),
-			slog.Int64("stay", sess.StayID), slog.Int64("device", sess.DeviceID),
-			slog.String("calling_station", rec.CallingStationID),
-			slog.Uint64("input_octets", sess.InputOctets), slog.Uint64("output_octets", sess.OutputOctets),
-			slog.String("terminate_cause", rec.TerminateCause))
+		s.logRecord(r, &rec, &sess)
 	default:
 		// Another status (Failed, tunnel accounting): nothing to record,
 		// but answered so the NAS does not resend it forever.
-		s.metrics.acct.WithLabelValues("other").Inc()
-		s.logger.Debug("radiusd: accounting status not recorded", "nas", r.nas.Name, "status", status.String())
+		s.metrics.acctStored(status).Inc()
+		if s.logger.Enabled(r.ctx, slog.LevelDebug) {
+			s.logger.Debug("radiusd: accounting status not recorded", "nas", r.nas.Name, "status", status.String())
+		}
 	}
 	return s.respond(w, r, r.packet.Response(radius.CodeAccountingResponse), 0)
 }
 
+// logRecord logs a stored record: Start and Stop at info, Interim-Update
+// at debug. The attributes are built only when the level is enabled.
+func (s *Server) logRecord(r *request, rec *sessions.Record, sess *sessions.Session) {
+	level, msg := slog.LevelInfo, "radiusd: accounting start"
+	switch rec.Kind {
+	case sessions.Stop:
+		msg = "radiusd: accounting stop"
+	case sessions.Interim:
+		level, msg = slog.LevelDebug, "radiusd: accounting interim"
+	}
+	if !s.logger.Enabled(r.ctx, level) {
+		return
+	}
+	s.logger.LogAttrs(r.ctx, level, msg,
+		slog.Int64("session", sess.ID), slog.String("nas", r.nas.Name),
+		slog.String("acct_session_id", rec.AcctSessionID),
+		slog.Int64("stay", sess.StayID), slog.Int64("device", sess.DeviceID),
+		slog.String("calling_station", rec.CallingStationID),
+		slog.Uint64("input_octets", sess.InputOctets), slog.Uint64("output_octets", sess.OutputOctets),
+		slog.String("terminate_cause", rec.TerminateCause))
+}
+
+// acctLabel is the status label of keycard_radius_accounting_total.
 func acctLabel(st rfc2866.AcctStatusType) string {
 	switch st {
 	case rfc2866.AcctStatusType_Value_Start:
@@ -189,82 +333,78 @@ const maxEventSkew = 24 * time.Hour
 
 // eventTime is when the NAS says the event happened: Event-Timestamp
 // (RFC 2869) when it is plausible, else now minus Acct-Delay-Time.
-func (s *Server) eventTime(p *radius.Packet) time.Time {
+func (s *Server) eventTime(a *acctRequest) time.Time {
 	now := s.deps.Now()
-	if ts, err := rfc2869.EventTimestamp_Lookup(p); err == nil {
+	if sec, ok := a.integer(rfc2869.EventTimestamp_Type); ok {
+		ts := time.Unix(int64(sec), 0)
 		if d := now.Sub(ts); d < maxEventSkew && d > -maxEventSkew {
 			return ts
 		}
 	}
-	delay := time.Duration(rfc2866.AcctDelayTime_Get(p)) * time.Second
-	if delay > maxEventSkew {
-		delay = 0
+	delay, _ := a.integer(rfc2866.AcctDelayTime_Type)
+	d := time.Duration(delay) * time.Second
+	if d > maxEventSkew {
+		d = 0
 	}
-	return now.Add(-delay)
+	return now.Add(-d)
 }
 
 // accountingRecord decodes a Start, Interim-Update or Stop.
-func (s *Server) accountingRecord(r *request, status rfc2866.AcctStatusType, at time.Time) (sessions.Record, error) {
-	p := r.packet
-	id := rfc2866.AcctSessionID_GetString(p)
+func (s *Server) accountingRecord(r *request, a *acctRequest, status rfc2866.AcctStatusType, at time.Time) (sessions.Record, error) {
+	id := a.text(rfc2866.AcctSessionID_Type)
 	if id == "" {
 		return sessions.Record{}, fmt.Errorf("%s without Acct-Session-Id", status)
 	}
+	counter := func(t radius.Type) uint64 { v, _ := a.integer(t); return uint64(v) }
 	rec := sessions.Record{
 		NAS:              r.nas.Name,
 		AcctSessionID:    id,
 		At:               at,
-		UserName:         rfc2865.UserName_GetString(p),
-		CallingStationID: rfc2865.CallingStationID_GetString(p),
-		CalledStationID:  rfc2865.CalledStationID_GetString(p),
+		UserName:         a.text(rfc2865.UserName_Type),
+		CallingStationID: a.text(rfc2865.CallingStationID_Type),
+		CalledStationID:  a.text(rfc2865.CalledStationID_Type),
 		NASAddress:       r.remote.Addr().Unmap().WithZone(""),
-		NASIdentifier:    rfc2865.NASIdentifier_GetString(p),
-		SessionTime:      time.Duration(rfc2866.AcctSessionTime_Get(p)) * time.Second,
-		InputOctets:      uint64(rfc2866.AcctInputOctets_Get(p)) | uint64(rfc2869.AcctInputGigawords_Get(p))<<32,
-		OutputOctets:     uint64(rfc2866.AcctOutputOctets_Get(p)) | uint64(rfc2869.AcctOutputGigawords_Get(p))<<32,
-		InputPackets:     uint64(rfc2866.AcctInputPackets_Get(p)),
-		OutputPackets:    uint64(rfc2866.AcctOutputPackets_Get(p)),
+		NASIdentifier:    a.text(rfc2865.NASIdentifier_Type),
+		SessionTime:      time.Duration(counter(rfc2866.AcctSessionTime_Type)) * time.Second,
+		InputOctets:      counter(rfc2866.AcctInputOctets_Type) | counter(rfc2869.AcctInputGigawords_Type)<<32,
+		OutputOctets:     counter(rfc2866.AcctOutputOctets_Type) | counter(rfc2869.AcctOutputGigawords_Type)<<32,
+		InputPackets:     counter(rfc2866.AcctInputPackets_Type),
+		OutputPackets:    counter(rfc2866.AcctOutputPackets_Type),
+		FramedIP:         a.addr(rfc2865.FramedIPAddress_Type, 4),
+		NASIPAddress:     a.addr(rfc2865.NASIPAddress_Type, 4),
+		NASIPv6Address:   a.addr(rfc3162.NASIPv6Address_Type, 16),
 	}
 	switch status {
 	case rfc2866.AcctStatusType_Value_Start:
 		rec.Kind = sessions.Start
 	case rfc2866.AcctStatusType_Value_Stop:
 		rec.Kind = sessions.Stop
-		if c, err := rfc2866.AcctTerminateCause_Lookup(p); err == nil {
-			rec.TerminateCause = terminateCause(c)
+		if c, ok := a.integer(rfc2866.AcctTerminateCause_Type); ok {
+			rec.TerminateCause = terminateCause(rfc2866.AcctTerminateCause(c))
 		}
 	default:
 		rec.Kind = sessions.Interim
 	}
-	if ip, err := rfc2865.FramedIPAddress_Lookup(p); err == nil {
-		rec.FramedIP, _ = netip.AddrFromSlice(ip.To4())
-	}
-	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {
-		rec.NASIPAddress, _ = netip.AddrFromSlice(ip.To4())
-	}
-	if ip, err := rfc3162.NASIPv6Address_Lookup(p); err == nil {
-		rec.NASIPv6Address, _ = netip.AddrFromSlice(ip.To16())
-	}
-	if port, err := rfc2865.NASPort_Lookup(p); err == nil {
+	if port, ok := a.integer(rfc2865.NASPort_Type); ok {
 		rec.NASPort = strconv.FormatUint(uint64(port), 10)
-	} else if id := rfc2869.NASPortID_GetString(p); id != "" {
+	} else if id := a.text(rfc2869.NASPortID_Type); id != "" {
 		rec.NASPort = id
 	}
-	rec.StayID, rec.DeviceID = s.whose(r, rec.UserName)
+	rec.StayID, rec.DeviceID = s.whose(r, a, rec.UserName)
 	return rec, nil
 }
 
 // whose ties a record to a stay and a device: by the Class Keycard put in
 // the Access-Accept (the NAS echoes it), else by the User-Name when it is a
 // device identity. 0, 0 when neither says.
-func (s *Server) whose(r *request, userName string) (stay, device int64) {
-	for _, a := range r.packet.Attributes {
-		if a.Type != rfc2865.Class_Type {
-			continue
-		}
-		if st, dev, ok := parseClass(string(a.Attribute)); ok {
-			return st, dev
-		}
+func (s *Server) whose(r *request, a *acctRequest, userName string) (stay, device int64) {
+	a.each(rfc2865.Class_Type, func(v []byte) bool {
+		var ok bool
+		stay, device, ok = parseClass(v)
+		return !ok
+	})
+	if stay != 0 {
+		return stay, device
 	}
 	id, ok := deviceIdentity(userName)
 	if !ok || s.deps.Devices == nil {
@@ -277,16 +417,43 @@ func (s *Server) whose(r *request, userName string) (stay, device int64) {
 	return d.StayID, d.ID
 }
 
-// parseClass reads what classOf wrote.
-func parseClass(c string) (stay, device int64, ok bool) {
-	var st, dev int64
-	if n, err := fmt.Sscanf(c, "keycard:stay=%d:device=%d", &st, &dev); err != nil || n != 2 || st <= 0 || dev <= 0 {
+// parseClass reads what classOf wrote, "keycard:stay=<id>:device=<id>",
+// exactly as classString writes it (no sign, no leading zero, no trailing
+// bytes): another server's Class, or a mangled one, is not ours.
+func parseClass(c []byte) (stay, device int64, ok bool) {
+	rest, ok := bytes.CutPrefix(c, []byte("keycard:stay="))
+	if !ok {
 		return 0, 0, false
 	}
-	if c != classString(st, dev) {
-		return 0, 0, false // trailing bytes: not ours
+	st, rest, ok := bytes.Cut(rest, []byte(":device="))
+	if !ok {
+		return 0, 0, false
 	}
-	return st, dev, true
+	if stay, ok = classID(st); !ok {
+		return 0, 0, false
+	}
+	if device, ok = classID(rest); !ok {
+		return 0, 0, false
+	}
+	return stay, device, true
+}
+
+// classID reads a positive decimal id as strconv.FormatInt writes it.
+func classID(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 || b[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n < 0 {
+			return 0, false // past MaxInt64
+		}
+	}
+	return n, true
 }
 
 // deviceIdentity reads a device certificate's CommonName, "device-<id>".

@@ -3,7 +3,10 @@ package radiusd
 import (
 	"container/list"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -117,8 +120,9 @@ type conversation struct {
 	session *eaptls.Session
 
 	// Owned by the conversations table, under its lock.
-	elem     *list.Element // in conversations.idle
-	deadline time.Time     // forgotten when no round has come by then
+	elem     *list.Element // in conversations.idle[tier]
+	tier     tier
+	deadline time.Time // forgotten when no round has come by then
 
 	mu     sync.Mutex
 	busy   bool
@@ -205,10 +209,32 @@ func (c *conversation) release() {
 // step runs one EAP step on the acquired conversation and releases it,
 // even if the step panics (the worker recovers), so the conversation is not
 // left busy.
-func (c *conversation) step(in []byte, framedMTU int) ([]byte, eaptls.Result) {
+func (c *conversation) step(in []byte, framedMTU int) ([]byte, eaptls.Result, tier) {
 	defer c.release()
-	return c.session.Step(in, framedMTU)
+	out, res := c.session.Step(in, framedMTU)
+	t := tierFresh
+	if c.session.TLSStarted() {
+		t = tierTLS
+	}
+	return out, res, t
 }
+
+// A tier is what a conversation has shown of its peer. When the table is
+// full, a new conversation pushes out the fresh one idle longest, and one
+// whose TLS handshake has begun only when no fresh one is left: a flood
+// of conversations abandoned after a round or two (cheap to send) cannot
+// push out a guest whose NAS is waiting to retransmit a lost request; to
+// reach the TLS tier a sender must send whole ClientHellos and make the
+// server do a handshake for each, which its CPU bounds. (A conversation
+// forgotten right after its EAP-TLS Start is rebuilt from its State: see
+// restart.)
+type tier uint8
+
+const (
+	tierFresh tier = iota // no whole TLS message from the peer yet
+	tierTLS               // the TLS handshake has begun
+	tiers
+)
 
 // close frees the session now, or when the worker using it is done. It
 // never touches the conversation table, so the table may call it while
@@ -274,6 +300,8 @@ type conversations struct {
 	timeout time.Duration
 	now     func() time.Time // injected by tests; time.Now otherwise
 	rand    io.Reader
+	// stateKey authenticates the States the table makes (see newState).
+	stateKey [32]byte
 	// budget is the reassembly memory shared by every conversation's
 	// session.
 	budget *eaptls.Budget
@@ -281,15 +309,15 @@ type conversations struct {
 	mu        sync.Mutex
 	byState   map[[stateLen]byte]*conversation
 	byStation map[stationKey]*conversation
-	idle      list.List   // of *conversation, most recently active first
-	sweeper   *time.Timer // forgets idle conversations when no request comes
+	idle      [tiers]list.List // of *conversation, most recently active first, by tier
+	sweeper   *time.Timer      // forgets idle conversations when no request comes
 }
 
-func newConversations(size int, timeout time.Duration, rand io.Reader) *conversations {
+func newConversations(size int, timeout time.Duration, rand io.Reader) (*conversations, error) {
 	if timeout <= 0 {
 		timeout = 100 * 365 * 24 * time.Hour // no idle limit
 	}
-	return &conversations{
+	t := &conversations{
 		size:      max(size, 1),
 		timeout:   timeout,
 		now:       time.Now,
@@ -298,6 +326,46 @@ func newConversations(size int, timeout time.Duration, rand io.Reader) *conversa
 		byState:   map[[stateLen]byte]*conversation{},
 		byStation: map[stationKey]*conversation{},
 	}
+	if _, err := io.ReadFull(rand, t.stateKey[:]); err != nil {
+		return nil, fmt.Errorf("radiusd: State key: %w", err)
+	}
+	return t, nil
+}
+
+// A conversation's State is when it was made (4 bytes, Unix seconds), a
+// nonce (4) and an HMAC-SHA256 of those, the NAS and the device (8), under
+// the table's key: the table can recognise a State of its own after it
+// has forgotten the conversation (see restart).
+func (t *conversations) newState(nas, station string, now time.Time) ([stateLen]byte, error) {
+	var st [stateLen]byte
+	binary.BigEndian.PutUint32(st[0:4], uint32(now.Unix()))
+	if _, err := io.ReadFull(t.rand, st[4:8]); err != nil {
+		return st, fmt.Errorf("radiusd: State: %w", err)
+	}
+	copy(st[8:], t.stateMAC(nas, station, st[:8]))
+	return st, nil
+}
+
+func (t *conversations) stateMAC(nas, station string, head []byte) []byte {
+	m := hmac.New(sha256.New, t.stateKey[:])
+	m.Write(head)
+	m.Write([]byte(nas))
+	m.Write([]byte{0})
+	m.Write([]byte(station))
+	return m.Sum(nil)[:stateLen-8]
+}
+
+// ownState reports whether state is one the table made for this NAS and
+// device less than its timeout ago.
+func (t *conversations) ownState(state []byte, nas, station string, now time.Time) bool {
+	if len(state) != stateLen {
+		return false
+	}
+	made := time.Unix(int64(binary.BigEndian.Uint32(state[0:4])), 0)
+	if now.Sub(made) >= t.timeout || made.Sub(now) > time.Minute {
+		return false
+	}
+	return hmac.Equal(state[8:], t.stateMAC(nas, station, state[:8]))
 }
 
 func (t *conversations) len() int {
@@ -316,7 +384,9 @@ func (t *conversations) closeAll() {
 	}
 	clear(t.byState)
 	clear(t.byStation)
-	t.idle.Init()
+	for i := range t.idle {
+		t.idle[i].Init()
+	}
 	if t.sweeper != nil {
 		t.sweeper.Stop()
 		t.sweeper = nil
@@ -341,28 +411,73 @@ func (t *conversations) start(nas, station string, first replyKey, newSession fu
 		t.mu.Unlock()
 	}
 	c := &conversation{nas: nas, station: stationKey{nas, station}, first: first, started: time.Now()}
-	if _, err := io.ReadFull(t.rand, c.state[:]); err != nil {
-		return nil, fmt.Errorf("radiusd: State: %w", err)
+	var err error
+	if c.state, err = t.newState(nas, station, t.now()); err != nil {
+		return nil, err
 	}
 	c.session = newSession(c)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.insertLocked(c, t.now())
+	return c, nil
+}
+
+// restart brings back a conversation forgotten right after its EAP-TLS
+// Start (the table made room for newer ones while the device's NAS waited
+// to retransmit its ClientHello): state must be one the table made for
+// this NAS and device within its timeout, the device must not have begun
+// another conversation since, and in must be an EAP-TLS Response, the
+// device's first TLS data. Only that point can be rebuilt: the server held
+// nothing then but the Start's Identifier, which the Response carries. It
+// returns nil otherwise.
+func (t *conversations) restart(state []byte, nas, station string, first replyKey, in []byte,
+	newSession func(c *conversation, startID uint8) *eaptls.Session) *conversation {
+	if len(in) < 6 || eaptls.Code(in[0]) != eaptls.CodeResponse || eaptls.Type(in[4]) != eaptls.TypeTLS {
+		return nil
+	}
+	t.mu.Lock()
 	now := t.now()
+	ok := t.ownState(state, nas, station, now)
+	if cur, found := t.byStation[stationKey{nas, station}]; found && station != "" && cur.state != [stateLen]byte(state) {
+		ok = false // the device has begun another conversation since
+	}
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	c := &conversation{state: [stateLen]byte(state), nas: nas, station: stationKey{nas, station}, first: first, started: time.Now()}
+	c.session = newSession(c, in[1])
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, dup := t.byState[c.state]; dup { // rebuilt meanwhile by another worker
+		c.close()
+		return cur
+	}
+	t.insertLocked(c, t.now())
+	return c
+}
+
+// insertLocked puts c in the table, making room for it.
+func (t *conversations) insertLocked(c *conversation, now time.Time) {
 	t.expireLocked(now)
-	if station != "" {
+	if station := c.station.station; station != "" {
 		if old, ok := t.byStation[c.station]; ok {
 			t.removeLocked(old)
 		}
 		t.byStation[c.station] = c
 	}
 	for len(t.byState) >= t.size {
-		t.removeLocked(t.idle.Back().Value.(*conversation)) // the one idle longest
+		victims := &t.idle[tierFresh]
+		if victims.Len() == 0 {
+			victims = &t.idle[tierTLS]
+		}
+		t.removeLocked(victims.Back().Value.(*conversation)) // the one idle longest
 	}
 	t.byState[c.state] = c
-	c.elem = t.idle.PushFront(c)
+	c.tier = tierFresh
+	c.elem = t.idle[tierFresh].PushFront(c)
 	c.deadline = now.Add(t.timeout)
 	t.armLocked()
-	return c, nil
 }
 
 // find returns the conversation with State state begun by nas, and counts
@@ -383,18 +498,25 @@ func (t *conversations) find(state []byte, nas string) (*conversation, bool) {
 	return c, true
 }
 
-// touch starts c's idle deadline again (after a round that took long).
-func (t *conversations) touch(c *conversation) {
+// touch starts c's idle deadline again (after a round that took long) and
+// moves it up to tier tr when it has reached it.
+func (t *conversations) touch(c *conversation, tr tier) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.byState[c.state] == c {
-		t.touchLocked(c, t.now())
+	if t.byState[c.state] != c {
+		return
 	}
+	if tr > c.tier {
+		t.idle[c.tier].Remove(c.elem)
+		c.tier = tr
+		c.elem = t.idle[tr].PushFront(c)
+	}
+	t.touchLocked(c, t.now())
 }
 
 func (t *conversations) touchLocked(c *conversation, now time.Time) {
 	c.deadline = now.Add(t.timeout)
-	t.idle.MoveToFront(c.elem)
+	t.idle[c.tier].MoveToFront(c.elem)
 }
 
 // finish removes c from the table and closes it.
@@ -413,19 +535,22 @@ func (t *conversations) removeLocked(c *conversation) {
 	if cur, ok := t.byStation[c.station]; ok && cur == c {
 		delete(t.byStation, c.station)
 	}
-	t.idle.Remove(c.elem)
+	t.idle[c.tier].Remove(c.elem)
 	c.close()
 }
 
 // expireLocked forgets the conversations whose deadline has passed; the
 // list is in order of activity, so they are at its back.
 func (t *conversations) expireLocked(now time.Time) {
-	for e := t.idle.Back(); e != nil; e = t.idle.Back() {
-		c := e.Value.(*conversation)
-		if now.Before(c.deadline) {
-			return
+	for i := range t.idle {
+		l := &t.idle[i]
+		for e := l.Back(); e != nil; e = l.Back() {
+			c := e.Value.(*conversation)
+			if now.Before(c.deadline) {
+				break
+			}
+			t.removeLocked(c)
 		}
-		t.removeLocked(c)
 	}
 }
 
@@ -467,7 +592,16 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 			return drop(dropInternal, err)
 		}
 	} else if c, _ = s.conversations.find(state, r.nas.Name); c == nil {
-		return s.reject(w, r, failureFor(in), outcome{reason: reasonUnknownConversation})
+		first := replyKey{remote: r.remote, identifier: r.packet.Identifier, authenticator: r.packet.Authenticator}
+		identity := rfc2865.UserName_GetString(r.packet)
+		c = s.conversations.restart(state, r.nas.Name, station, first, in, func(c *conversation, id uint8) *eaptls.Session {
+			return eaptls.NewSessionAtStart(s.sessionConfig(c), identity, id)
+		})
+		if c == nil {
+			return s.reject(w, r, failureFor(in), outcome{reason: reasonUnknownConversation})
+		}
+		s.logger.Debug("radiusd: EAP conversation rebuilt from its State after the table had let it go",
+			"nas", r.nas.Name, "calling_station", station)
 	}
 	ok, closed := c.acquire(r.ctx)
 	switch {
@@ -482,11 +616,11 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 	if framed := int(rfc2865.FramedMTU_Get(r.packet)); framed > 0 && framed < mtu {
 		mtu = framed
 	}
-	out, res := c.step(in, mtu)
+	out, res, tr := c.step(in, mtu)
 
 	switch res.Outcome {
 	case eaptls.Continue:
-		s.conversations.touch(c)
+		s.conversations.touch(c, tr)
 		resp := r.packet.Response(radius.CodeAccessChallenge)
 		addEAPMessage(resp, out)
 		resp.Add(rfc2865.State_Type, radius.Attribute(c.state[:]))
@@ -522,14 +656,19 @@ func (s *Server) serveEAP(w responseWriter, r *request) error {
 
 // newSession starts the EAP-TLS session of conversation c.
 func (s *Server) newSession(c *conversation) *eaptls.Session {
-	return eaptls.NewSession(&eaptls.Config{
+	return eaptls.NewSession(s.sessionConfig(c))
+}
+
+// sessionConfig is the EAP-TLS configuration of conversation c.
+func (s *Server) sessionConfig(c *conversation) *eaptls.Config {
+	return &eaptls.Config{
 		TLS:            s.policy.configFor(c),
 		Authorize:      func(cs tls.ConnectionState) error { return s.policy.admit(c, cs) },
 		FragmentSize:   s.cfg.FragmentSize,
 		MaxMessageSize: s.cfg.MaxMessageSize,
 		MaxRounds:      s.cfg.MaxRounds,
 		Budget:         s.conversations.budget,
-	})
+	}
 }
 
 // failureFor returns an EAP-Failure answering the EAP packet in.

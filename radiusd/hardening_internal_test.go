@@ -103,7 +103,10 @@ func TestReplyCacheByteBound(t *testing.T) {
 // when no request comes to notice (the sweep).
 func TestConversationsIdleDeadline(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	tab := newConversations(2, 30*time.Second, rand.Reader)
+	tab, err := newConversations(2, 30*time.Second, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer tab.closeAll()
 	tab.now = func() time.Time { return now }
 	newSession := func(*conversation) *eaptls.Session { return eaptls.NewSession(&eaptls.Config{}) }
@@ -172,5 +175,72 @@ func TestEAPRoomFitsProxyStates(t *testing.T) {
 				t.Errorf("room %d leaves %d bytes of the packet unused", room, unused)
 			}
 		})
+	}
+}
+
+// A full table pushes out conversations that have not begun TLS before
+// one that has, however long that one has been idle; and a conversation
+// pushed out right after its EAP-TLS Start comes back when the device's
+// ClientHello arrives with the State the table made for it (its NAS had
+// to retransmit it while a flood churned the table), but not for another
+// device, another NAS, a forged State, or after the timeout.
+func TestConversationsTiersAndRestart(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	tab, err := newConversations(2, 30*time.Second, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.closeAll()
+	tab.now = func() time.Time { return now }
+	newSession := func(*conversation) *eaptls.Session { return eaptls.NewSession(&eaptls.Config{}) }
+	atStart := func(_ *conversation, id uint8) *eaptls.Session {
+		return eaptls.NewSessionAtStart(&eaptls.Config{}, "guest", id)
+	}
+	start := func(station string) *conversation {
+		c, err := tab.start("ap", station, replyKey{authenticator: [16]byte{station[0]}}, newSession)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	guest := start("guest")
+	tab.touch(guest, tierTLS)
+	now = now.Add(10 * time.Second)
+	flood := start("flood-1")
+	start("flood-2") // full: flood-1 goes, not the guest idle longer
+	if _, ok := tab.find(flood.state[:], "ap"); ok {
+		t.Error("a conversation that had not begun TLS was kept over one that had")
+	}
+	if _, ok := tab.find(guest.state[:], "ap"); !ok {
+		t.Fatal("the guest's conversation, in its TLS handshake, was pushed out")
+	}
+
+	clientHello := []byte{2, 7, 0, 6, 13, 0} // EAP-Response/TLS, Identifier 7
+	for _, tc := range []struct {
+		name    string
+		state   []byte
+		nas     string
+		station string
+		in      []byte
+	}{
+		{"another device", flood.state[:], "ap", "flood-9", clientHello},
+		{"another NAS", flood.state[:], "elsewhere", "flood-1", clientHello},
+		{"forged State", append([]byte{flood.state[0] ^ 1}, flood.state[1:]...), "ap", "flood-1", clientHello},
+		{"not TLS", flood.state[:], "ap", "flood-1", []byte{2, 7, 0, 6, 1, 'x'}},
+	} {
+		if c := tab.restart(tc.state, tc.nas, tc.station, replyKey{}, tc.in, atStart); c != nil {
+			t.Errorf("%s: conversation rebuilt", tc.name)
+		}
+	}
+	c := tab.restart(flood.state[:], "ap", "flood-1", replyKey{}, clientHello, atStart)
+	if c == nil {
+		t.Fatal("a conversation pushed out after its Start was not rebuilt from its State")
+	}
+	if found, ok := tab.find(flood.state[:], "ap"); !ok || found != c {
+		t.Error("the rebuilt conversation is not in the table")
+	}
+	now = now.Add(30 * time.Second)
+	if c := tab.restart(flood.state[:], "ap", "flood-1", replyKey{}, clientHello, atStart); c != nil {
+		t.Error("rebuilt after the timeout")
 	}
 }

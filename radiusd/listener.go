@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
 )
 
 // readErrorBackoff is the pause after a failed read, so a persistent
@@ -33,7 +34,9 @@ type job struct {
 // the server stops. When every worker is busy and the queue is full, the
 // datagram is dropped and counted (the NAS will retransmit) rather than
 // letting the socket buffer hide the overload.
-func (s *Server) read(conn *net.UDPConn, queue chan<- job) {
+//
+// queueFor picks the queue of each datagram (see authQueue).
+func (s *Server) read(conn *net.UDPConn, queueFor func(b []byte) chan<- job) {
 	buf := make([]byte, radius.MaxPacketLength+1) // one more, to see oversized packets
 	for {
 		n, remote, err := conn.ReadFromUDPAddrPort(buf)
@@ -56,7 +59,7 @@ func (s *Server) read(conn *net.UDPConn, queue chan<- job) {
 		}
 		j := job{conn: conn, remote: remote, data: append([]byte(nil), buf[:n]...), received: time.Now()}
 		select {
-		case queue <- j:
+		case queueFor(j.data) <- j:
 		default:
 			s.dropped(remote, nil, drop(dropOverloaded, nil))
 		}
@@ -67,6 +70,74 @@ func (s *Server) read(conn *net.UDPConn, queue chan<- job) {
 func (s *Server) work(base context.Context, queue <-chan job, h handler) {
 	for j := range queue {
 		s.serveDatagram(base, j, h)
+	}
+}
+
+// The authentication port has two queues. An Access-Request carrying a
+// State continues an EAP conversation already under way: a guest half way
+// through its handshake, whose NAS gives up after a few retransmissions.
+// One without a State starts a conversation, which anyone who knows a
+// NAS's secret (or replays one of its requests) can send by the thousand.
+// Workers take from the first queue before the second, so a flood of new
+// conversations waits, and is dropped when its queue is full, while the
+// guests already in a handshake are served.
+
+// authQueue picks the queue of an authentication datagram. It looks only
+// for a State attribute; nothing is trusted before the pipeline has
+// checked the packet.
+func (s *Server) authQueue(b []byte) chan<- job {
+	if hasState(b) {
+		return s.resume
+	}
+	return s.queue
+}
+
+// hasState reports whether b, as received, holds a State attribute.
+func hasState(b []byte) bool {
+	if len(b) < headerLen {
+		return false
+	}
+	for i := headerLen; i+2 <= len(b); {
+		typ, n := b[i], int(b[i+1])
+		if n < 2 {
+			return false
+		}
+		if radius.Type(typ) == rfc2865.State_Type {
+			return true
+		}
+		i += n
+	}
+	return false
+}
+
+// workAuth serves the authentication queues, resume before fresh, until
+// both are closed and drained.
+func (s *Server) workAuth(base context.Context, resume, fresh <-chan job, h handler) {
+	for resume != nil || fresh != nil {
+		select {
+		case j, ok := <-resume:
+			if !ok {
+				resume = nil
+				continue
+			}
+			s.serveDatagram(base, j, h)
+			continue
+		default:
+		}
+		select {
+		case j, ok := <-resume:
+			if !ok {
+				resume = nil
+				continue
+			}
+			s.serveDatagram(base, j, h)
+		case j, ok := <-fresh:
+			if !ok {
+				fresh = nil
+				continue
+			}
+			s.serveDatagram(base, j, h)
+		}
 	}
 }
 

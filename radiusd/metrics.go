@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2866"
 )
 
 // metrics are the server's Prometheus collectors.
@@ -20,6 +22,21 @@ type metrics struct {
 	acct          *prometheus.CounterVec // status
 	acctCommit    prometheus.Histogram   // time an Accounting-Request waits for its commit
 	acctCacheHits prometheus.Counter
+
+	// The accounting port's counters, resolved once: a label lookup
+	// (hashing the values, a locked map) on every packet is a measurable
+	// part of an accounting record's CPU.
+	acctRequests prometheus.Counter            // requests{code="Accounting-Request"}
+	acctByStatus map[string]prometheus.Counter // acct by its status label
+	acctOther    prometheus.Counter            // acct{status="other"}
+}
+
+// acctStored is the keycard_radius_accounting_total counter of st.
+func (m *metrics) acctStored(st rfc2866.AcctStatusType) prometheus.Counter {
+	if c, ok := m.acctByStatus[acctLabel(st)]; ok {
+		return c
+	}
+	return m.acctOther
 }
 
 func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts func() float64) (*metrics, error) {
@@ -68,9 +85,12 @@ func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts f
 		Name: "keycard_radius_accounting_reply_cache_hits_total",
 		Help: "Retransmitted Accounting-Requests answered from the reply cache (never recorded twice).",
 	})
+	m.acctByStatus = make(map[string]prometheus.Counter)
 	for _, st := range []string{"start", "interim", "stop", "accounting_on", "accounting_off", "other"} {
-		m.acct.WithLabelValues(st)
+		m.acctByStatus[st] = m.acct.WithLabelValues(st)
 	}
+	m.acctOther = m.acctByStatus["other"]
+	m.acctRequests = m.requests.WithLabelValues(radius.CodeAccountingRequest.String())
 	collectors := []prometheus.Collector{m.auth, m.authDuration, m.authRounds, m.dropped, m.cacheHits, m.noMsgAuth, m.requests,
 		m.acct, m.acctCommit, m.acctCacheHits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -25,6 +25,12 @@ const nasWatchInterval = 10 * time.Second
 // NAS's Proxy-State.
 const maxFragmentSize = 3500
 
+// socketReadBuffer is the receive buffer asked for each UDP socket: about
+// 100 ms of a 20,000 packets/s flood, so a reader that waits a few
+// milliseconds for a CPU (GC, a busy host) does not lose datagrams in the
+// kernel before it can count them.
+const socketReadBuffer = 4 << 20
+
 // queueLength is how many received datagrams may wait for a worker: enough
 // for a burst (a roomful of devices roaming at once), bounded in memory
 // (4096 datagrams of at most 4 KiB).
@@ -51,7 +57,8 @@ type Server struct {
 	listening bool
 	conns     []*net.UDPConn // authentication
 	acctConns []*net.UDPConn // accounting
-	queue     chan job
+	queue     chan job       // Access-Requests starting a conversation, Status-Server
+	resume    chan job       // Access-Requests continuing one (with a State): served first
 	acctQueue chan job
 	closing   chan struct{} // closed by Shutdown
 	done      chan struct{} // closed when serving has stopped
@@ -110,7 +117,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.logger.Warn("radiusd: fragment size lowered to fit a RADIUS packet", "configured", s.cfg.FragmentSize, "used", maxFragmentSize)
 		s.cfg.FragmentSize = maxFragmentSize
 	}
-	s.conversations = newConversations(cfg.EAPSessions, cfg.EAPTimeout, deps.Rand)
+	if s.conversations, err = newConversations(cfg.EAPSessions, cfg.EAPTimeout, deps.Rand); err != nil {
+		return nil, err
+	}
 	var optOuts func() float64
 	if store, ok := deps.NAS.(*NASStore); ok {
 		store.SetLogger(deps.Logger)
@@ -147,7 +156,13 @@ func (s *Server) Listen(ctx context.Context) error {
 				}
 				return nil, fmt.Errorf("radiusd: listen for %s on %s: %w", what, addr, err)
 			}
-			conns = append(conns, pc.(*net.UDPConn))
+			c := pc.(*net.UDPConn)
+			// Room for a burst while the reader waits for a CPU (the
+			// kernel caps it at net.core.rmem_max).
+			if err := c.SetReadBuffer(socketReadBuffer); err != nil {
+				s.logger.Warn("radiusd: socket receive buffer", "addr", addr, "err", err)
+			}
+			conns = append(conns, c)
 		}
 		return conns, nil
 	}
@@ -203,6 +218,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	conns, acctConns := s.conns, s.acctConns
 	s.queue = make(chan job, queueLength(s.cfg.Workers))
+	s.resume = make(chan job, queueLength(s.cfg.Workers))
 	s.acctQueue = make(chan job, queueLength(s.cfg.AcctWorkers))
 	s.mu.Unlock()
 
@@ -216,7 +232,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 	var workers, acctWorkers sync.WaitGroup
 	for range s.cfg.Workers {
-		workers.Go(func() { s.work(base, s.queue, s.handler) })
+		workers.Go(func() { s.workAuth(base, s.resume, s.queue, s.handler) })
 	}
 	if len(acctConns) > 0 {
 		// Accounting workers mostly wait for their record's commit: many
@@ -227,10 +243,11 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	var readers sync.WaitGroup
 	for _, c := range conns {
-		readers.Go(func() { s.read(c, s.queue) })
+		readers.Go(func() { s.read(c, s.authQueue) })
 	}
+	acctQueue := func([]byte) chan<- job { return s.acctQueue }
 	for _, c := range acctConns {
-		readers.Go(func() { s.read(c, s.acctQueue) })
+		readers.Go(func() { s.read(c, acctQueue) })
 	}
 	for _, c := range conns {
 		s.logger.Info("radiusd: listening", "addr", c.LocalAddr().String(), "for", "authentication")
@@ -246,6 +263,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	}
 	readers.Wait() // sockets closed: nothing more is read
 	close(s.queue) // workers finish what was queued
+	close(s.resume)
 	close(s.acctQueue)
 	workers.Wait()
 	acctWorkers.Wait()         // every record queued is committed and answered

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive: wpa_supplicant's eapol_test,
-# FreeRADIUS (the benchmark peer), radclient, and hostapd + wpa_supplicant
-# on a veth pair (ip from iproute2). Debian packages only.
+# FreeRADIUS (the benchmark peer), radclient, hostapd + wpa_supplicant
+# on a veth pair (ip from iproute2), Chromium (the guest's browser in the
+# portal test, with a font for its screenshots) and xmllint (the profile
+# tests check the eap-config against its XSD). Debian packages only.
 # Does nothing when they are all present; needs root (CI runs as root).
 set -euo pipefail
 need=()
@@ -12,6 +14,9 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v hostapd >/dev/null 2>&1 || need+=(hostapd)
 command -v wpa_supplicant >/dev/null 2>&1 || need+=(wpasupplicant)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

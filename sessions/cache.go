@@ -40,6 +40,7 @@ type live struct {
 	inPackets, outPackets      uint64
 	disconnectAt               int64 // 0: none sent
 	disconnectOutcome          string
+	epoch                      uint64 // the writer's epoch when it stored this (Store.epoch)
 }
 
 func newLive(s *Session) *live {
@@ -139,10 +140,19 @@ func newCache(size int, log *slog.Logger) (*cache, error) {
 	return c, nil
 }
 
-// putLocked stores s, which is open, replacing what was cached for it.
-func (c *cache) putLocked(s *Session) {
+// putLocked stores s, which is open, replacing what was cached for it,
+// and returns the cache's copy.
+func (c *cache) putLocked(s *Session) *live {
 	l := newLive(s)
 	if old, ok := c.lru.Peek(l.key); ok {
+		if old.stayID == l.stayID && old.deviceID == l.deviceID && old.framedIP == l.framedIP {
+			// Indexed under the same keys: update it in place (readers
+			// hold mu shared) and keep its place in the indexes.
+			l.key = old.key
+			*old = *l
+			c.lru.Get(old.key) // most recently updated
+			return old
+		}
 		c.unindex(old)
 	}
 	if c.lru.Add(l.key, l) {
@@ -153,6 +163,7 @@ func (c *cache) putLocked(s *Session) {
 		c.evicted++
 	}
 	c.index(l)
+	return l
 }
 
 // removeLocked drops a session that is no longer open.

@@ -6,7 +6,11 @@ import (
 )
 
 // merge folds rec into s, the session as stored, or the zero Session when
-// rec is the first record of it. The rules make a record's effect the same
+// rec is the first record of it. The writer's mergeSession applies the
+// same rules in SQL onto the row as the database has it, and the writer
+// applies merge to its copy of the row when it has an exact one, so that
+// it learns the result without reading it back (see batch.record); the
+// tests check that the two agree. The rules make a record's effect the same
 // whatever order records arrive in and however often each arrives:
 //
 //   - counters and SessionTime are cumulative at the NAS, so each becomes
@@ -72,12 +76,6 @@ func addr(dst *netip.Addr, v netip.Addr, newer bool) {
 	if v.IsValid() && (newer || !dst.IsValid()) {
 		*dst = v
 	}
-}
-
-// closeAt closes an open session as Accounting-On/Off does.
-func closeAt(s *Session, at time.Time, cause string) {
-	s.StoppedAt = &at
-	s.TerminateCause = cause
 }
 
 // same reports whether a and b would be stored alike (Stale aside).

@@ -1,7 +1,11 @@
 package sessions
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -93,4 +97,66 @@ func TestMergeIsOrderFree(t *testing.T) {
 		}
 	}
 	permute(0)
+}
+
+// TestWriterMergesAsMerge: the writer's SQL (mergeSession) does what merge,
+// the rules in Go, does, record after record, over random sequences of one
+// session's records (repeats, reordering, identifiers that come and go, a
+// stay learnt late, Stops early and late); and what Record returns and the
+// cache holds is the row as committed, whether the writer learnt it by
+// merging its own copy or from the database: some of the records come
+// from another process, whose writes the server's writer cannot know.
+func TestWriterMergesAsMerge(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	pick := func(n int) int { return rnd.IntN(n) }
+	texts := []string{"", "a", "b"}
+	addrs := []netip.Addr{{}, netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("2001:db8::1")}
+	f := newFixture(t)
+	other := f.reopen(t) // keycard session kick, say
+	for seq := range 40 {
+		id := fmt.Sprintf("m%d", seq)
+		var want Session
+		for i := range 12 {
+			kind := []Kind{Start, Interim, Interim, Stop}[pick(4)]
+			at := time.Duration(pick(30)) * time.Minute
+			r := Record{
+				Kind: kind, NAS: "ap-lobby", AcctSessionID: id, At: t0.Add(at),
+				StayID: int64([]int{0, 0, 7, 8}[pick(4)]), DeviceID: int64([]int{0, 70, 71}[pick(3)]),
+				UserName: texts[pick(3)], CallingStationID: texts[pick(3)], CalledStationID: texts[pick(3)],
+				NASIdentifier: texts[pick(3)],
+				FramedIP:      addrs[pick(4)], NASAddress: addrs[pick(4)], NASIPAddress: addrs[pick(4)], NASIPv6Address: addrs[pick(4)],
+				SessionTime:  time.Duration(pick(int(at/time.Minute)+1)) * time.Minute,
+				InputOctets:  uint64(pick(1000)) << uint(pick(40)),
+				OutputOctets: uint64(pick(1000)),
+				InputPackets: uint64(pick(10)), OutputPackets: uint64(pick(10)),
+				TerminateCause: []string{"", "User-Request", "Lost-Carrier"}[pick(3)],
+			}
+			merge(&want, &r)
+			s := f.s
+			if pick(4) == 0 {
+				s = other
+			}
+			got, err := s.Record(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.ID = got.ID
+			if !same(&got, &want) {
+				t.Fatalf("%s, record %d (%+v):\nRecord %+v\nmerge  %+v", id, i, r, got, want)
+			}
+			if db := f.get(t, want.ID); !same(&db, &want) {
+				t.Fatalf("%s, record %d (%+v):\ndatabase %+v\nmerge    %+v", id, i, r, db, want)
+			}
+		}
+		// A record of it to the server brings the server's cache up to
+		// date with what the other process wrote.
+		late := Record{Kind: Interim, NAS: "ap-lobby", AcctSessionID: id, At: t0}
+		merge(&want, &late)
+		if got, err := f.s.Record(context.Background(), late); err != nil || !same(&got, &want) {
+			t.Fatalf("%s: late record: %+v, %v\nwant %+v", id, got, err, want)
+		}
+		if on := f.s.Online(0, 0); want.Open() != slices.ContainsFunc(on, func(s Session) bool { return same(&s, &want) }) {
+			t.Fatalf("%s: open=%v, cache %+v", id, want.Open(), on)
+		}
+	}
 }

@@ -87,6 +87,14 @@ type Store struct {
 
 	stmts map[string]*sql.Stmt // the writer's statements, by query
 
+	// What the writer knows of the database (see observe): epoch counts
+	// the times another connection may have changed it behind the
+	// writer's back; a cached session stamped with the current epoch is
+	// exactly the row in the database.
+	epoch        uint64
+	dataVersion  int64
+	versionKnown bool // dataVersion was read on the current connection
+
 	commits atomic.Int64 // transactions committed by the writer
 }
 
@@ -149,7 +157,7 @@ func newStore(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	// Prepared before the writer takes its connection: an in-memory
 	// database has only the one.
 	s.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{insertSession, updateSession, selectByKey, selectByID, selectOpenAt} {
+	for _, q := range []string{mergeSession, mergeSessionReturning, insertSession, closeOpenAt, setDisconnect, selectByID, dataVersion} {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			s.closeStmts()

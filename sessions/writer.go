@@ -31,7 +31,7 @@ type op struct {
 	id   int64
 	done chan opResult // buffered: the writer never blocks on a caller that gave up
 
-	key sessionKey // the session a record or disconnect touched
+	key sessionKey // the session a record, disconnect or refresh touched
 	n   int        // sessions closed by opCloseNAS
 	err error      // this op's own failure (no such session); the batch still commits
 }
@@ -92,11 +92,11 @@ func (s *Store) commit(ops []*op) {
 
 	c := s.cache
 	c.mu.Lock()
-	for _, p := range b.order {
-		if p.s.Open() {
-			c.putLocked(&p.s)
+	for _, sess := range b.order {
+		if sess.Open() {
+			c.putLocked(sess).epoch = s.epoch // exactly as committed
 		} else {
-			c.removeLocked(sessionKey{p.s.NAS, p.s.AcctSessionID})
+			c.removeLocked(sessionKey{sess.NAS, sess.AcctSessionID})
 		}
 	}
 	c.mu.Unlock()
@@ -106,33 +106,32 @@ func (s *Store) commit(ops []*op) {
 	for _, o := range ops {
 		res := opResult{n: o.n, err: o.err}
 		if o.kind == opRecord {
-			res.session = clone(b.pending[o.key].s)
+			res.session = clone(*b.touched[o.key])
 			s.setStale(&res.session, now)
 			if debug {
-				s.log.Debug("sessions: accounting recorded", "kind", o.rec.Kind, "nas", o.rec.NAS, "nas_port", o.rec.NASPort,
-					"acct_session_id", o.rec.AcctSessionID, "session", res.session.ID,
-					"stay", res.session.StayID, "device", res.session.DeviceID, "open", res.session.Open())
+				s.log.LogAttrs(context.Background(), slog.LevelDebug, "sessions: accounting recorded",
+					slog.String("kind", o.rec.Kind.String()), slog.String("nas", o.rec.NAS), slog.String("nas_port", o.rec.NASPort),
+					slog.String("acct_session_id", o.rec.AcctSessionID), slog.Int64("session", res.session.ID),
+					slog.Int64("stay", res.session.StayID), slog.Int64("device", res.session.DeviceID), slog.Bool("open", res.session.Open()))
 			}
 		}
 		o.done <- res
 	}
 }
 
-// pending is a session as this batch has it so far.
-type pending struct {
-	s     Session
-	dirty bool // to be written (new sessions have s.ID == 0)
-}
-
-// batch is one transaction's worth of operations. Each session is read
-// from the database once, merged in memory by every operation in turn, and
-// written once at the end if it changed.
+// batch is one transaction's worth of operations. Each runs as one
+// statement, in the order queued, merging in SQL onto the row as the
+// database has it: there is no read before a write, and a change another
+// process made (keycard session kick recording a Disconnect outcome or
+// closing a session) is merged onto, never overwritten. The batch ends
+// knowing each session it touched as committed: what the cache and the
+// callers get.
 type batch struct {
 	s       *Store
 	ctx     context.Context
 	tx      *sql.Tx
-	pending map[sessionKey]*pending
-	order   []*pending // pending in the order first touched, for deterministic writes
+	touched map[sessionKey]*Session // the latest row of each session written or read
+	order   []*Session              // touched, in the order first touched
 	stmts   map[string]*sql.Stmt
 }
 
@@ -154,6 +153,7 @@ func (s *Store) apply(ops []*op) (*batch, error) {
 	if err != nil && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) && !s.memory {
 		conn.Close()
 		s.conn = nil // take a new connection for the next batch
+		s.versionKnown = false
 	}
 	return b, err
 }
@@ -163,8 +163,13 @@ func (s *Store) applyOn(ctx context.Context, conn *sql.Conn, ops []*op) (*batch,
 	if err != nil {
 		return nil, fmt.Errorf("sessions: begin: %w", err)
 	}
-	b := &batch{s: s, ctx: ctx, tx: tx, pending: make(map[sessionKey]*pending, len(ops)), stmts: make(map[string]*sql.Stmt)}
+	b := &batch{s: s, ctx: ctx, tx: tx, touched: make(map[sessionKey]*Session, len(ops)),
+		order: make([]*Session, 0, len(ops)), stmts: make(map[string]*sql.Stmt, 4)}
 	defer b.closeStmts()
+	if err := b.observe(); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
 	if err := b.run(ops); err != nil {
 		tx.Rollback()
 		return nil, err
@@ -173,6 +178,36 @@ func (s *Store) applyOn(ctx context.Context, conn *sql.Conn, ops []*op) (*batch,
 		return nil, fmt.Errorf("sessions: commit: %w", err)
 	}
 	return b, nil
+}
+
+// observe starts a new epoch when the database may have changed since the
+// writer's last transaction other than by the writer itself: another
+// connection committed (SQLite's data_version, read once the transaction
+// holds the write lock, so nothing else commits until it ends), the
+// writer's connection is new, or the database is in memory (where the
+// writer's connection is not its own). Until then the cached sessions are
+// the rows exactly as the writer last wrote or read them. A PostgreSQL
+// backend would start a new epoch at every transaction, or keep a version
+// column to compare.
+func (b *batch) observe() error {
+	s := b.s
+	if s.memory {
+		s.epoch++
+		return nil
+	}
+	st, err := b.stmt(dataVersion)
+	if err != nil {
+		return err
+	}
+	var v int64
+	if err := st.QueryRowContext(b.ctx).Scan(&v); err != nil {
+		return fmt.Errorf("sessions: data version: %w", err)
+	}
+	if !s.versionKnown || v != s.dataVersion {
+		s.epoch++
+		s.dataVersion, s.versionKnown = v, true
+	}
+	return nil
 }
 
 func (b *batch) run(ops []*op) error {
@@ -186,175 +221,166 @@ func (b *batch) run(ops []*op) error {
 		case opDisconnect:
 			err = b.disconnect(o)
 		case opRefresh:
-			_, err = b.byID(o)
+			err = b.byID(o)
 		}
 		if err != nil {
 			return err
-		}
-	}
-	for _, p := range b.order {
-		if !p.dirty {
-			continue
-		}
-		args := writeArgs(&p.s)
-		if p.s.ID == 0 {
-			st, err := b.stmt(insertSession)
-			if err != nil {
-				return err
-			}
-			if err := st.QueryRowContext(b.ctx, args...).Scan(&p.s.ID); err != nil {
-				return fmt.Errorf("sessions: insert session %s/%s: %w", p.s.NAS, p.s.AcctSessionID, err)
-			}
-			continue
-		}
-		st, err := b.stmt(updateSession)
-		if err != nil {
-			return err
-		}
-		if _, err := st.ExecContext(b.ctx, append(args[2:], p.s.ID)...); err != nil {
-			return fmt.Errorf("sessions: update session %d: %w", p.s.ID, err)
 		}
 	}
 	return nil
 }
 
+// record merges o.rec into its session with one statement. The database
+// merges it onto the row it has; the writer learns the result without
+// reading it back when it knows that row exactly (from earlier in this
+// batch, or from the cache in the current epoch) by merging its copy
+// alike, or when the session is new. Otherwise the statement returns the
+// row.
 func (b *batch) record(o *op) error {
 	o.key = sessionKey{o.rec.NAS, o.rec.AcctSessionID}
-	p, err := b.lookup(o.key)
+	args := upsertArgs(&o.rec)
+	if sess, ok := b.exact(o.key); ok {
+		st, err := b.stmt(mergeSession)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(b.ctx, args...); err != nil {
+			return fmt.Errorf("sessions: write session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
+		}
+		b.warnStay(o, &sess)
+		merge(&sess, &o.rec)
+		b.touch(o.key, sess)
+		return nil
+	}
+	if !b.s.cache.lru.Contains(o.key) {
+		// Most likely a new session (else closed, dropped from the
+		// cache, or written by another process).
+		st, err := b.stmt(insertSession)
+		if err != nil {
+			return err
+		}
+		var id int64
+		switch err := st.QueryRowContext(b.ctx, args...).Scan(&id); {
+		case err == nil:
+			var sess Session
+			merge(&sess, &o.rec)
+			sess.ID = id
+			b.touch(o.key, sess)
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("sessions: insert session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
+		}
+	}
+	st, err := b.stmt(mergeSessionReturning)
 	if err != nil {
 		return err
 	}
-	if o.rec.StayID != 0 && p.s.StayID != 0 && o.rec.StayID != p.s.StayID {
-		b.s.log.Warn("sessions: record names another stay than its session; keeping the first",
-			"nas", o.rec.NAS, "acct_session_id", o.rec.AcctSessionID, "stay", p.s.StayID, "record_stay", o.rec.StayID)
+	sess, err := scanSession(st.QueryRowContext(b.ctx, args...))
+	if err != nil {
+		return fmt.Errorf("sessions: write session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
 	}
-	before := p.s
-	merge(&p.s, &o.rec)
-	if p.s.ID == 0 || !same(&before, &p.s) {
-		p.dirty = true
-	}
+	b.warnStay(o, &sess)
+	b.touch(o.key, sess)
 	return nil
+}
+
+// exact returns session k as the database has it now, when the writer
+// knows that without asking: the batch has touched it, or the cache holds
+// it as of the current epoch.
+func (b *batch) exact(k sessionKey) (Session, bool) {
+	if p := b.touched[k]; p != nil {
+		return clone(*p), true
+	}
+	// Only the writer changes the cache, so it reads it without the lock.
+	if l, ok := b.s.cache.lru.Peek(k); ok && l.epoch == b.s.epoch {
+		return l.session(), true
+	}
+	return Session{}, false
+}
+
+// warnStay logs a record that names another stay than its session, which
+// keeps its first (stored is the session before or after the merge: its
+// stay is the same).
+func (b *batch) warnStay(o *op, stored *Session) {
+	if o.rec.StayID != 0 && stored.StayID != 0 && stored.StayID != o.rec.StayID {
+		b.s.log.Warn("sessions: record names another stay than its session; keeping the first",
+			"nas", o.rec.NAS, "acct_session_id", o.rec.AcctSessionID, "stay", stored.StayID, "record_stay", o.rec.StayID)
+	}
 }
 
 func (b *batch) closeNAS(o *op) error {
-	due := func(s *Session) bool { return s.NAS == o.nas && s.Open() && !s.UpdatedAt.After(o.at) }
-	// Sessions this batch already holds (some not in the database yet) ...
-	for _, p := range b.order {
-		if due(&p.s) {
-			closeAt(&p.s, o.at, o.text)
-			p.dirty = true
-			o.n++
-		}
-	}
-	// ... and the others, from the database: it has the open sessions the
-	// cache dropped, too.
-	st, err := b.stmt(selectOpenAt)
+	// The database has every session of the NAS, those this batch wrote
+	// and those the cache dropped.
+	st, err := b.stmt(closeOpenAt)
 	if err != nil {
 		return err
 	}
-	rows, err := st.QueryContext(b.ctx, o.nas, dbTime(o.at))
+	rows, err := st.QueryContext(b.ctx, dbTime(o.at), o.text, o.nas, dbTime(o.at))
 	if err != nil {
-		return fmt.Errorf("sessions: open sessions of NAS %s: %w", o.nas, err)
+		return fmt.Errorf("sessions: close open sessions of NAS %s: %w", o.nas, err)
 	}
-	var found []Session
+	defer rows.Close()
 	for rows.Next() {
 		sess, err := scanSession(rows)
 		if err != nil {
-			rows.Close()
 			return err
 		}
-		found = append(found, sess)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sessions: open sessions of NAS %s: %w", o.nas, err)
-	}
-	for _, sess := range found {
-		k := sessionKey{sess.NAS, sess.AcctSessionID}
-		if _, ok := b.pending[k]; ok {
-			continue // handled above, as this batch has it
-		}
-		p := b.add(k, sess)
-		closeAt(&p.s, o.at, o.text)
-		p.dirty = true
+		b.touch(sessionKey{sess.NAS, sess.AcctSessionID}, sess)
 		o.n++
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sessions: close open sessions of NAS %s: %w", o.nas, err)
 	}
 	b.s.log.Info("sessions: closed the open sessions of a NAS", "nas", o.nas, "at", o.at, "cause", o.text, "closed", o.n)
 	return nil
 }
 
 func (b *batch) disconnect(o *op) error {
-	p, err := b.byID(o)
-	if p == nil || err != nil {
+	st, err := b.stmt(setDisconnect)
+	if err != nil {
 		return err
 	}
-	if p.s.DisconnectAt == nil || !o.at.Before(*p.s.DisconnectAt) {
-		at := o.at
-		p.s.DisconnectAt = &at
-		p.s.DisconnectOutcome = o.text
-		p.dirty = true
+	sess, err := scanSession(st.QueryRowContext(b.ctx, dbTime(o.at), o.text, o.id, dbTime(o.at)))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// No such session, or it has a later outcome already.
+		return b.byID(o)
+	case err != nil:
+		return fmt.Errorf("sessions: record disconnect of session %d: %w", o.id, err)
 	}
+	o.key = sessionKey{sess.NAS, sess.AcctSessionID}
+	b.touch(o.key, sess)
 	return nil
 }
 
-// byID returns session o.id as this batch has it, or sets o.err to
-// ErrUnknownSession and returns nil.
-func (b *batch) byID(o *op) (*pending, error) {
-	for _, p := range b.order {
-		if p.s.ID == o.id && o.id != 0 {
-			o.key = sessionKey{p.s.NAS, p.s.AcctSessionID}
-			return p, nil
-		}
-	}
+// byID reads session o.id, or sets o.err to ErrUnknownSession.
+func (b *batch) byID(o *op) error {
 	st, err := b.stmt(selectByID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sess, err := scanSession(st.QueryRowContext(b.ctx, o.id))
 	if errors.Is(err, sql.ErrNoRows) {
 		o.err = fmt.Errorf("%w (id %d)", ErrUnknownSession, o.id)
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	o.key = sessionKey{sess.NAS, sess.AcctSessionID}
-	if p := b.pending[o.key]; p != nil {
-		return p, nil
-	}
-	return b.add(o.key, sess), nil
+	b.touch(o.key, sess)
+	return nil
 }
 
-// lookup returns the session k as this batch has it: from an earlier
-// operation of the batch, else from the database, read inside this
-// transaction (which holds the write lock). The cache is not used here:
-// another process may have changed the row since (keycard session kick
-// records a Disconnect outcome, or closes a session the NAS had lost), and
-// merging onto a stale copy would undo that. A session the database does
-// not have is new (ID 0).
-func (b *batch) lookup(k sessionKey) (*pending, error) {
-	if p := b.pending[k]; p != nil {
-		return p, nil
+// touch keeps sess as the batch's latest copy of session k.
+func (b *batch) touch(k sessionKey, sess Session) {
+	if p := b.touched[k]; p != nil {
+		*p = sess
+		return
 	}
-	st, err := b.stmt(selectByKey)
-	if err != nil {
-		return nil, err
-	}
-	sess, err := scanSession(st.QueryRowContext(b.ctx, k.nas, k.acctSessionID))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return b.add(k, Session{}), nil
-	case err != nil:
-		return nil, err
-	}
-	return b.add(k, sess), nil
-}
-
-func (b *batch) add(k sessionKey, s Session) *pending {
-	p := &pending{s: s}
-	b.pending[k] = p
+	p := &sess
+	b.touched[k] = p
 	b.order = append(b.order, p)
-	return p
 }
 
 // stmt is query, prepared once for the Store, on the batch's transaction.

@@ -147,21 +147,8 @@ func (s *Store) enrol(ctx context.Context, tx *sql.Tx, by Actor, st Stay, key cr
 	if s.issuer == nil {
 		return Device{}, nil, errors.New("vouchers: no certificate issuer configured")
 	}
-	if st.Over(now) {
-		return Device{}, nil, fmt.Errorf("%w: stay %d", ErrStayEnded, st.ID)
-	}
-	// A device holds a place while its certificate can still get on the
-	// network: not revoked, and either unexpired or, after ExtendStay, kept
-	// working past its NotAfter because the stay's check-out is later than
-	// it (see Authorize). Authorize's cap check counts the same way.
-	var n int
-	if err := tx.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM devices WHERE stay_id = ? AND revoked_at IS NULL AND (not_after > ? OR not_after < ?)`,
-		st.ID, dbTime(now), dbTime(st.CheckOut)).Scan(&n); err != nil {
-		return Device{}, nil, fmt.Errorf("vouchers: enrol: %w", err)
-	}
-	if n >= st.MaxDevices {
-		return Device{}, nil, fmt.Errorf("%w: %d of %d devices are enrolled and not revoked; revoke one to free its place", ErrDeviceCap, n, st.MaxDevices)
+	if err := s.mayEnrol(ctx, tx, st, now); err != nil {
+		return Device{}, nil, err
 	}
 	platform, label := strings.TrimSpace(e.Platform), strings.TrimSpace(e.Label)
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices (stay_id, platform, label, enrolled_at) VALUES (?, ?, ?, ?)`,
@@ -200,6 +187,28 @@ func (s *Store) enrol(ctx context.Context, tx *sql.Tx, by Actor, st Stay, key cr
 		return Device{}, nil, err
 	}
 	return d, cert, nil
+}
+
+// mayEnrol refuses a stay that is over (ErrStayEnded) or at its device cap
+// (ErrDeviceCap). A device holds a place while its certificate can still
+// get on the network: not revoked, and either unexpired or, after
+// ExtendStay, kept working past its NotAfter because the stay's check-out
+// is later than it (see Authorize). Authorize's cap check counts the same
+// way.
+func (s *Store) mayEnrol(ctx context.Context, q queryer, st Stay, now time.Time) error {
+	if st.Over(now) {
+		return fmt.Errorf("%w: stay %d", ErrStayEnded, st.ID)
+	}
+	var n int
+	if err := q.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM devices WHERE stay_id = ? AND revoked_at IS NULL AND (not_after > ? OR not_after < ?)`,
+		st.ID, dbTime(now), dbTime(st.CheckOut)).Scan(&n); err != nil {
+		return fmt.Errorf("vouchers: enrol: %w", err)
+	}
+	if n >= st.MaxDevices {
+		return fmt.Errorf("%w: %d of %d devices are enrolled and not revoked; revoke one to free its place", ErrDeviceCap, n, st.MaxDevices)
+	}
+	return nil
 }
 
 // checkIssued makes sure the Issuer certified what was asked.

@@ -22,6 +22,15 @@ var (
 	ErrDeviceCap = errors.New("vouchers: the stay has reached its device limit")
 	// ErrStayEnded: the stay's check-out has passed or staff ended it.
 	ErrStayEnded = errors.New("vouchers: the stay has ended")
+	// ErrUnknownChallenge: no enrolment challenge has this value (mistyped,
+	// made by another Keycard, or purged a day after it expired).
+	ErrUnknownChallenge = errors.New("vouchers: unknown enrolment challenge")
+	// ErrChallengeUsed: the enrolment challenge already enrolled a device;
+	// each one enrols one device. The guest downloads a new profile.
+	ErrChallengeUsed = errors.New("vouchers: the enrolment challenge was already used; download a new profile")
+	// ErrChallengeExpired: the enrolment challenge is past its lifetime.
+	// The guest downloads a new profile.
+	ErrChallengeExpired = errors.New("vouchers: the enrolment challenge has expired; download a new profile")
 	// ErrInvalid matches every error caused by bad input (a check-out
 	// before check-in, an unknown policy, a weak key ...): show the message
 	// to the user and let them correct it.

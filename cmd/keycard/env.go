@@ -23,7 +23,9 @@ import (
 	"keycard/internal/store"
 	"keycard/radiusd"
 	"keycard/sessions"
+	"keycard/staff"
 	"keycard/vouchers"
+	"keycard/webhooks"
 )
 
 // env is what one command invocation has open: the config, the database and,
@@ -55,6 +57,8 @@ var owners = []struct {
 	{"radiusd", radiusd.Migrate, radiusd.Check},
 	{"secretbox", secretbox.Migrate, secretbox.Check},
 	{"sessions", sessions.Migrate, sessions.Check},
+	{"staff", staff.Migrate, staff.Check},
+	{"webhooks", webhooks.Migrate, webhooks.Check},
 }
 
 // openEnv loads the config and opens the database. With migrate set it

@@ -31,6 +31,8 @@ type harness struct {
 	port    int    // authentication, on 127.0.0.1
 	acct    int    // accounting, on 127.0.0.1
 	metrics string // host:port of /metrics
+	portal  int    // the guest portal's HTTPS port, on 127.0.0.1
+	probe   int    // its plain-HTTP (captive probe) port
 	secret  string
 	logs    *syncBuffer
 	stopped chan error
@@ -42,7 +44,8 @@ func newHarness(t *testing.T) *harness {
 	t.Setenv("KEYCARD_TEST_PASSPHRASE", testPassphrase)
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, config: filepath.Join(dir, "keycard.yaml"), port: freeUDPPort(t), acct: freeUDPPort(t),
-		metrics: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), secret: "interop-shared-secret", logs: &syncBuffer{}}
+		metrics: fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t)), portal: freeTCPPort(t), probe: freeTCPPort(t),
+		secret: "interop-shared-secret", logs: &syncBuffer{}}
 	cfg := fmt.Sprintf(`data_dir: %s/data
 ca:
   passphrase_env: KEYCARD_TEST_PASSPHRASE
@@ -53,13 +56,19 @@ radius:
   reject_delay: 0s
 metrics:
   listen: %s
+portal:
+  url: https://127.0.0.1:%d/
+  listen: 127.0.0.1:%d
+  http_listen: 127.0.0.1:%d
+wifi:
+  ssid: Keycard Test
 log:
   level: debug
   format: json
 policies:
   standard: {}
   premium: {vlan: 20, bandwidth_up_kbps: 10000, bandwidth_down_kbps: 50000}
-`, dir, h.port, h.acct, h.metrics)
+`, dir, h.port, h.acct, h.metrics, h.portal, h.portal, h.probe)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
