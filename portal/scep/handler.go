@@ -65,7 +65,7 @@ const (
 // capabilities is the GetCACaps answer (RFC 8894 section 3.5.2).
 // SCEPStandard promises AES, POSTPKIOperation and SHA-256, listed as well
 // for clients that predate it. No Renewal: a certificate lasts the stay.
-var capabilities = []byte("POSTPKIOperation\r\nSHA-256\r\nAES\r\nSCEPStandard\r\n")
+const capabilities = "POSTPKIOperation\r\nSHA-256\r\nAES\r\nSCEPStandard\r\n"
 
 // Content types of the answers.
 const (
@@ -116,8 +116,11 @@ func New(opts Options) (http.Handler, error) {
 		}
 	}
 	pub, ok := ra.PublicKey.(*rsa.PublicKey)
-	if !ok || pub.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("scep: the RA needs an RSA key of 2048 bits or more (SCEP encrypts to it), not %T", ra.PublicKey)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("scep: the RA needs an RSA key (SCEP encrypts to it), not %T", ra.PublicKey)
+	case pub.N.BitLen() < 2048:
+		return nil, fmt.Errorf("scep: the RA's RSA key has %d bits; use 2048 or more", pub.N.BitLen())
 	}
 	key, ok := opts.RA.PrivateKey.(raKey)
 	if !ok {
@@ -173,7 +176,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if op == opGetCACaps {
-			h.write(w, typeCaps, capabilities)
+			h.write(w, typeCaps, []byte(capabilities))
 		} else {
 			h.write(w, typeCACert, h.caCerts)
 		}

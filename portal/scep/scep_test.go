@@ -390,6 +390,46 @@ func TestEnrolRefused(t *testing.T) {
 	}
 }
 
+// Guests arriving together all get their certificates; devices racing
+// with one challenge get one.
+func TestConcurrentEnrolments(t *testing.T) {
+	ctx := context.Background()
+	h := newHotel(t)
+	dev := device(t) // one key may enrol several times; it saves making ten
+	const n = 8
+	challenges := make([]string, n)
+	for i := range challenges {
+		challenges[i] = h.challenge(t, 0)
+	}
+	shared := challenges[0]
+	errs := make([]error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = dev.Enrol(ctx, h.url, challenges[i]) })
+		wg.Go(func() { _, errs[n+i] = dev.Enrol(ctx, h.url, shared) })
+	}
+	wg.Wait()
+	var sharedOK int
+	for i, err := range errs {
+		switch {
+		case i > 0 && i < n && err != nil:
+			t.Errorf("guest %d: %v", i, err)
+		case i == 0 || i >= n:
+			if err == nil {
+				sharedOK++
+			} else {
+				wantFailure(t, err, smallscep.BadRequest)
+			}
+		}
+	}
+	if sharedOK != 1 {
+		t.Errorf("%d devices enrolled with one challenge, want 1", sharedOK)
+	}
+	if ds, _ := h.store.Devices(ctx, h.stay.ID); len(ds) != n {
+		t.Errorf("%d devices, want %d", len(ds), n)
+	}
+}
+
 // Requests the handler cannot answer with a certificate are refused before
 // the challenge is spent: the device can try again with it.
 func TestRefusedBeforeSpendingTheChallenge(t *testing.T) {
