@@ -13,7 +13,8 @@
 //
 //	root.crt, root.key                  the root; its key is only read to re-issue the intermediate
 //	intermediate.crt, intermediate.key  the issuing CA; its key is decrypted by Open
-//	<name>.crt, <name>.key              server certificates, re-issued automatically
+//	<name>.crt, <name>.key              server certificates (RADIUS, portal), re-issued automatically
+//	scep-ra.crt, scep-ra.key            the SCEP RA: RSA 2048 (Apple devices encrypt their CSR to it), re-issued automatically
 //	crlnumber                           the last CRL number used
 //
 // Lifecycle: [Init] creates a CA once (and refuses to touch an existing one),

@@ -34,7 +34,11 @@
 //
 // Enrolment takes a public key or a CSR from the device: the server never
 // sees a private key. Certificates are signed by an Issuer that cmd adapts
-// from package ca; this package never imports ca, RADIUS or HTTP code.
+// from package ca; this package never imports ca, RADIUS or HTTP code. A
+// device that makes its own key later (Apple's SCEP payload) enrols with a
+// one-time challenge (MintEnrolChallenge, EnrolWithChallenge): 160 random
+// bits, kept only as a hash, bound to its stay, valid for minutes, used
+// once, in the same transaction as the enrolment.
 //
 // Every change is appended to an audit log in the same transaction as the
 // change. Each row's hash covers its fields and the previous row's hash, and
