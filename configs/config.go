@@ -12,6 +12,9 @@ type Config struct {
 	RADIUS   RADIUSConfig   `yaml:"radius"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
 	Portal   PortalConfig   `yaml:"portal"`
+	// Desk is the front-desk web app and the PMS's REST API (desk.go).
+	// Default: off.
+	Desk     DeskConfig     `yaml:"desk"`
 	WiFi     WiFiConfig     `yaml:"wifi"`
 	Vouchers VouchersConfig `yaml:"vouchers"`
 	// Policies are the network treatments a stay can get, by name. Default:

@@ -158,6 +158,7 @@ func (c *Config) validate(v *validator) {
 		v.listen("metrics.listen", c.Metrics.Listen)
 	}
 	c.validatePortal(v)
+	c.validateDesk(v)
 	v.intRange("vouchers.max_failed_tries", c.Vouchers.MaxFailedTries, 1, 1000)
 	v.intRange("vouchers.code_groups", c.Vouchers.CodeGroups, 3, 8)
 	c.validatePolicies(v)

@@ -1,33 +1,20 @@
 package portal
 
-import "net/http"
+import (
+	"net/http"
 
-// contentSecurityPolicy allows the page what it uses and nothing more:
-// its own stylesheet and script (no inline script or style, no other
-// host), forms posted only to itself, no framing.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	"keycard/portal/httpsec"
+)
 
-// secure sets the security headers on every response. Cache-Control
-// no-store is the default: pages carry passwords and sign-in handles,
-// downloads carry keys; the static assets override it.
+// contentSecurityPolicy is the policy every portal response carries (see
+// httpsec.ContentSecurityPolicy).
+const contentSecurityPolicy = httpsec.ContentSecurityPolicy
+
+// secure sets the security headers on every response (httpsec.Headers).
+// Cache-Control no-store is the default: pages carry passwords and sign-in
+// handles, downloads carry keys; the static assets override it.
 func (p *Portal) secure(https bool, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if https {
-			// A year, and not includeSubDomains: the hotel's other hosts are
-			// not Keycard's to decide.
-			h.Set("Strict-Transport-Security", "max-age=31536000")
-		}
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		h.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
-	})
+	return httpsec.Headers(https, next)
 }
 
 // crossOrigin answers a form post that net/http.CrossOriginProtection

@@ -13,9 +13,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"time"
 
+	"keycard/portal/httpsec"
 	"keycard/portal/profiles"
 	"keycard/sessions"
 	"keycard/vouchers"
@@ -208,9 +208,7 @@ func (p *Portal) Handler() http.Handler {
 		mux.Handle("/scep", p.scep)
 	}
 	mux.HandleFunc("/", p.notFound)
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(p.crossOrigin))
-	return p.secure(true, cop.Handler(mux))
+	return p.secure(true, httpsec.CrossOrigin(http.HandlerFunc(p.crossOrigin), mux))
 }
 
 // RedirectHandler is the plain-HTTP handler: every request, whatever its
@@ -235,28 +233,12 @@ func (p *Portal) RedirectHandler() http.Handler {
 	}))
 }
 
-// clientAddr is the address the request came from, IPv4-mapped addresses
-// unmapped. The portal is reached directly on the onboarding network; it
-// trusts no X-Forwarded-For.
-func clientAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		host := r.RemoteAddr
-		if i := strings.LastIndexByte(host, ':'); i > 0 {
-			host = host[:i]
-		}
-		a, _ := netip.ParseAddr(strings.Trim(host, "[]"))
-		return a.Unmap()
-	}
-	return ap.Addr().Unmap()
-}
+// clientAddr is the address the request came from (httpsec.ClientAddr).
+// The portal is reached directly on the onboarding network; it trusts no
+// X-Forwarded-For.
+func clientAddr(r *http.Request) netip.Addr { return httpsec.ClientAddr(r) }
 
 // guest is the audit actor of a request: "guest" from its address.
 func guest(r *http.Request) vouchers.Actor {
-	a := clientAddr(r)
-	src := "unknown"
-	if a.IsValid() {
-		src = a.String()
-	}
-	return vouchers.Actor{Name: "guest", Source: src}
+	return vouchers.Actor{Name: "guest", Source: httpsec.Source(r)}
 }

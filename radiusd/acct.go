@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -47,7 +48,7 @@ func (s *Server) serveAccountingRequest(w responseWriter, r *request) error {
 	if err := a.parse(r); err != nil {
 		return err
 	}
-	if err := checkAccountingAuthenticators(r); err != nil {
+	if err := a.checkAuthenticators(r); err != nil {
 		return err
 	}
 	return serveCached(s.acctReplies, s.metrics.acctCacheHits, a, w, r)
@@ -64,6 +65,11 @@ type acctRequest struct {
 	s     *Server
 	raw   []byte                 // the packet, trimmed to its Length
 	first [len(acctTypes)]uint16 // offset of the first attribute of each of acctTypes plus one; 0: none
+
+	// Scratch for the HMAC: slices given to a hash.Hash escape, so these
+	// live here rather than on the stack (an allocation each).
+	zero [16]byte
+	mac  [msgAuthLen]byte
 }
 
 // acctTypes are the attributes serveAccounting reads.
@@ -193,10 +199,10 @@ func (a *acctRequest) serveRADIUS(w responseWriter, r *request) error {
 	return a.s.serveAccounting(w, r, a)
 }
 
-// checkAccountingAuthenticators drops an Accounting-Request whose Request
+// checkAuthenticators drops an Accounting-Request whose Request
 // Authenticator (or Message-Authenticator, when present) does not match
 // the NAS's secret.
-func checkAccountingAuthenticators(r *request) error {
+func (a *acctRequest) checkAuthenticators(r *request) error {
 	want := accountingRequestAuthenticator(r.raw, r.key.secret)
 	if subtle.ConstantTimeCompare(want[:], r.raw[4:headerLen]) != 1 {
 		return drop(dropBadRequestAuth, nil)
@@ -204,14 +210,21 @@ func checkAccountingAuthenticators(r *request) error {
 	// In an Accounting-Request the Message-Authenticator is computed
 	// with the Authenticator field zeroed (RFC 3579 section 3.2, as
 	// hostapd and radclient send it).
-	var zero [16]byte
 	switch at, err := findMessageAuthenticator(r.raw); {
 	case errors.Is(err, errNoMsgAuth):
 	case err != nil:
 		return drop(dropMalformed, err)
 	default:
-		mac := r.key.messageAuthenticator(r.raw, at, zero[:])
-		if subtle.ConstantTimeCompare(mac[:], r.raw[at:at+msgAuthLen]) != 1 {
+		mac := r.key.hmacs.Get().(hash.Hash)
+		mac.Reset()
+		mac.Write(r.raw[:4])
+		mac.Write(a.zero[:])
+		mac.Write(r.raw[headerLen:at])
+		mac.Write(a.zero[:])
+		mac.Write(r.raw[at+msgAuthLen:])
+		sum := mac.Sum(a.mac[:0]) // into a, not a new slice
+		r.key.hmacs.Put(mac)
+		if subtle.ConstantTimeCompare(sum, r.raw[at:at+msgAuthLen]) != 1 {
 			return drop(dropBadMsgAuth, nil)
 		}
 	}
@@ -220,15 +233,70 @@ func checkAccountingAuthenticators(r *request) error {
 
 // accountingRequestAuthenticator is RFC 2866 section 3's Request
 // Authenticator of pkt (trimmed to its Length): the MD5 of the packet with
-// its Authenticator zeroed, then the secret, hashed from one buffer on the
-// stack (md5.New would be an allocation per packet).
+// its Authenticator zeroed, then the secret.
 func accountingRequestAuthenticator(pkt, secret []byte) [md5.Size]byte {
-	var buf [radius.MaxPacketLength + 128]byte
-	b := append(buf[:0], pkt[:4]...)
-	b = append(b, make([]byte, 16)...)
-	b = append(b, pkt[headerLen:]...)
-	b = append(b, secret...)
+	var zero [16]byte
+	return md5Of(pkt[:4], zero[:], pkt[headerLen:], secret)
+}
+
+// md5Of is the MD5 of the parts in order. They are copied into a buffer on
+// the stack when they fit (they do for the accounting packets NASes send,
+// a few hundred octets): md5.Sum allocates nothing, where the slices given
+// to a hash.Hash's Write escape.
+func md5Of(parts ...[]byte) [md5.Size]byte {
+	var buf [512]byte
+	b := buf[:0]
+	for _, p := range parts {
+		if len(b)+len(p) > len(buf) {
+			h := md5.New()
+			for _, p := range parts {
+				h.Write(p)
+			}
+			var sum [md5.Size]byte
+			h.Sum(sum[:0])
+			return sum
+		}
+		b = append(b, p...)
+	}
 	return md5.Sum(b)
+}
+
+// accountingResponse encodes the Accounting-Response to r, as
+// encodeResponse encodes one with no attributes of its own: a
+// Message-Authenticator first (computed with the Authenticator field
+// zeroed, as FreeRADIUS checks it; hostapd does not check it), then the
+// request's Proxy-States in order (RFC 2865 section 5.33), under the
+// Response Authenticator, MD5(Code+Identifier+Length+Request
+// Authenticator+Attributes+Secret).
+func accountingResponse(r *request) ([]byte, error) {
+	n := headerLen + 2 + msgAuthLen
+	for _, a := range r.packet.Attributes {
+		n += 2 + len(a.Attribute)
+	}
+	if n > radius.MaxPacketLength {
+		return nil, fmt.Errorf("radiusd: encode Accounting-Response: %d bytes with the request's Proxy-States", n)
+	}
+	b := make([]byte, n)
+	b[0], b[1] = byte(radius.CodeAccountingResponse), r.packet.Identifier
+	binary.BigEndian.PutUint16(b[2:4], uint16(n))
+	b[headerLen], b[headerLen+1] = byte(msgAuthType), 2+msgAuthLen
+	off := headerLen + 2 + msgAuthLen
+	for _, a := range r.packet.Attributes {
+		b[off], b[off+1] = byte(a.Type), byte(2+len(a.Attribute))
+		off += 2 + copy(b[off+2:], a.Attribute)
+	}
+	// The Message-Authenticator, over b with its own value and the
+	// Authenticator field still zero.
+	const at = headerLen + 2
+	mac := r.key.hmacs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(b)
+	mac.Sum(b[at:at])
+	r.key.hmacs.Put(mac)
+	copy(b[4:headerLen], r.packet.Authenticator[:])
+	sum := md5Of(b, r.key.secret)
+	copy(b[4:headerLen], sum[:])
+	return b, nil
 }
 
 // serveAccounting records one Accounting-Request and answers it.
@@ -285,7 +353,12 @@ func (s *Server) serveAccounting(w responseWriter, r *request, a *acctRequest) e
 			s.logger.Debug("radiusd: accounting status not recorded", "nas", r.nas.Name, "status", status.String())
 		}
 	}
-	return s.respond(w, r, r.packet.Response(radius.CodeAccountingResponse), 0)
+	b, err := accountingResponse(r)
+	if err != nil {
+		return drop(dropInternal, err)
+	}
+	w.writeReply(b, 0)
+	return nil
 }
 
 // logRecord logs a stored record: Start and Stop at info, Interim-Update
@@ -308,23 +381,6 @@ func (s *Server) logRecord(r *request, rec *sessions.Record, sess *sessions.Sess
 		slog.String("calling_station", rec.CallingStationID),
 		slog.Uint64("input_octets", sess.InputOctets), slog.Uint64("output_octets", sess.OutputOctets),
 		slog.String("terminate_cause", rec.TerminateCause))
-}
-
-// acctLabel is the status label of keycard_radius_accounting_total.
-func acctLabel(st rfc2866.AcctStatusType) string {
-	switch st {
-	case rfc2866.AcctStatusType_Value_Start:
-		return "start"
-	case rfc2866.AcctStatusType_Value_Stop:
-		return "stop"
-	case rfc2866.AcctStatusType_Value_InterimUpdate:
-		return "interim"
-	case rfc2866.AcctStatusType_Value_AccountingOn:
-		return "accounting_on"
-	case rfc2866.AcctStatusType_Value_AccountingOff:
-		return "accounting_off"
-	}
-	return "other"
 }
 
 // maxEventSkew is how far an Event-Timestamp may be from the server's

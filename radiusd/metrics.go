@@ -26,17 +26,44 @@ type metrics struct {
 	// The accounting port's counters, resolved once: a label lookup
 	// (hashing the values, a locked map) on every packet is a measurable
 	// part of an accounting record's CPU.
-	acctRequests prometheus.Counter            // requests{code="Accounting-Request"}
-	acctByStatus map[string]prometheus.Counter // acct by its status label
-	acctOther    prometheus.Counter            // acct{status="other"}
+	acctRequests prometheus.Counter                  // requests{code="Accounting-Request"}
+	acctByStatus [numAcctStatuses]prometheus.Counter // acct, by acctStatus
+}
+
+// acctStatus is a status label of keycard_radius_accounting_total.
+type acctStatus int
+
+const (
+	acctStart acctStatus = iota
+	acctInterim
+	acctStop
+	acctOn
+	acctOff
+	acctOther
+	numAcctStatuses
+)
+
+var acctStatusLabels = [numAcctStatuses]string{
+	acctStart: "start", acctInterim: "interim", acctStop: "stop",
+	acctOn: "accounting_on", acctOff: "accounting_off", acctOther: "other",
 }
 
 // acctStored is the keycard_radius_accounting_total counter of st.
 func (m *metrics) acctStored(st rfc2866.AcctStatusType) prometheus.Counter {
-	if c, ok := m.acctByStatus[acctLabel(st)]; ok {
-		return c
+	label := acctOther
+	switch st {
+	case rfc2866.AcctStatusType_Value_Start:
+		label = acctStart
+	case rfc2866.AcctStatusType_Value_InterimUpdate:
+		label = acctInterim
+	case rfc2866.AcctStatusType_Value_Stop:
+		label = acctStop
+	case rfc2866.AcctStatusType_Value_AccountingOn:
+		label = acctOn
+	case rfc2866.AcctStatusType_Value_AccountingOff:
+		label = acctOff
 	}
-	return m.acctOther
+	return m.acctByStatus[label]
 }
 
 func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts func() float64) (*metrics, error) {
@@ -85,11 +112,9 @@ func newMetrics(reg prometheus.Registerer, eapSessions func() float64, optOuts f
 		Name: "keycard_radius_accounting_reply_cache_hits_total",
 		Help: "Retransmitted Accounting-Requests answered from the reply cache (never recorded twice).",
 	})
-	m.acctByStatus = make(map[string]prometheus.Counter)
-	for _, st := range []string{"start", "interim", "stop", "accounting_on", "accounting_off", "other"} {
-		m.acctByStatus[st] = m.acct.WithLabelValues(st)
+	for st, label := range acctStatusLabels {
+		m.acctByStatus[st] = m.acct.WithLabelValues(label)
 	}
-	m.acctOther = m.acctByStatus["other"]
 	m.acctRequests = m.requests.WithLabelValues(radius.CodeAccountingRequest.String())
 	collectors := []prometheus.Collector{m.auth, m.authDuration, m.authRounds, m.dropped, m.cacheHits, m.noMsgAuth, m.requests,
 		m.acct, m.acctCommit, m.acctCacheHits,

@@ -46,30 +46,30 @@ type live struct {
 func newLive(s *Session) *live {
 	l := &live{
 		// The NAS name comes in every packet: keep one copy of it.
-		key:              sessionKey{nas: unique.Make(s.NAS).Value(), acctSessionID: s.AcctSessionID},
-		id:               s.ID,
-		stayID:           s.StayID,
-		deviceID:         s.DeviceID,
-		userName:         s.UserName,
-		callingStationID: s.CallingStationID,
-		framedIP:         s.FramedIP,
-		nas: unique.Make(nasSide{
-			identifier: s.NASIdentifier, calledStationID: s.CalledStationID,
-			address: s.NASAddress, ipAddress: s.NASIPAddress, ipv6Address: s.NASIPv6Address,
-		}),
-		startedAt:         s.StartedAt.UnixNano(),
-		updatedAt:         s.UpdatedAt.UnixNano(),
-		sessionTime:       s.SessionTime,
-		inOctets:          s.InputOctets,
-		outOctets:         s.OutputOctets,
-		inPackets:         s.InputPackets,
-		outPackets:        s.OutputPackets,
-		disconnectOutcome: s.DisconnectOutcome,
+		key: sessionKey{nas: unique.Make(s.NAS).Value(), acctSessionID: s.AcctSessionID},
 	}
+	l.set(s)
+	return l
+}
+
+// set makes l hold s, whose key is l's.
+func (l *live) set(s *Session) {
+	side := nasSide{
+		identifier: s.NASIdentifier, calledStationID: s.CalledStationID,
+		address: s.NASAddress, ipAddress: s.NASIPAddress, ipv6Address: s.NASIPv6Address,
+	}
+	if l.nas == (unique.Handle[nasSide]{}) || l.nas.Value() != side {
+		l.nas = unique.Make(side)
+	}
+	l.id, l.stayID, l.deviceID = s.ID, s.StayID, s.DeviceID
+	l.userName, l.callingStationID, l.framedIP = s.UserName, s.CallingStationID, s.FramedIP
+	l.startedAt, l.updatedAt = s.StartedAt.UnixNano(), s.UpdatedAt.UnixNano()
+	l.sessionTime = s.SessionTime
+	l.inOctets, l.outOctets, l.inPackets, l.outPackets = s.InputOctets, s.OutputOctets, s.InputPackets, s.OutputPackets
+	l.disconnectAt, l.disconnectOutcome = 0, s.DisconnectOutcome
 	if s.DisconnectAt != nil {
 		l.disconnectAt = s.DisconnectAt.UnixNano()
 	}
-	return l
 }
 
 // session is l as a Session; Stale is left to the caller.
@@ -143,18 +143,17 @@ func newCache(size int, log *slog.Logger) (*cache, error) {
 // putLocked stores s, which is open, replacing what was cached for it,
 // and returns the cache's copy.
 func (c *cache) putLocked(s *Session) *live {
-	l := newLive(s)
-	if old, ok := c.lru.Peek(l.key); ok {
-		if old.stayID == l.stayID && old.deviceID == l.deviceID && old.framedIP == l.framedIP {
+	if old, ok := c.lru.Peek(sessionKey{s.NAS, s.AcctSessionID}); ok {
+		if old.stayID == s.StayID && old.deviceID == s.DeviceID && old.framedIP == s.FramedIP {
 			// Indexed under the same keys: update it in place (readers
 			// hold mu shared) and keep its place in the indexes.
-			l.key = old.key
-			*old = *l
+			old.set(s)
 			c.lru.Get(old.key) // most recently updated
 			return old
 		}
 		c.unindex(old)
 	}
+	l := newLive(s)
 	if c.lru.Add(l.key, l) {
 		if c.evicted == 0 {
 			c.log.Warn("sessions: cache is full; open sessions least recently heard from leave Online until their next record (raise the session cache size)",

@@ -43,12 +43,21 @@
 //
 // Another process may write the table too (keycard session kick records
 // a Disconnect outcome, or closes a session the NAS no longer has): the
-// writer merges every record onto the row as the database has it, read
-// inside its write transaction, never onto its cached copy, so such a
-// change is kept. The cache learns of it with the session's next record,
-// or at once through Refresh. Several Keycard nodes on one PostgreSQL
-// database would need that read to be SELECT ... FOR UPDATE; SQLite's
-// write transaction (BEGIN IMMEDIATE) already serializes it.
+// writer never writes a cached copy back. Each record is one statement
+// that merges it in SQL onto the row as the database has it (INSERT ...
+// ON CONFLICT DO UPDATE, counters as the larger value, stopped_at
+// COALESCEd, only the columns a record can change), so such a change is
+// kept and nothing is read before the write. The writer learns the
+// committed session without reading it back when it knows the row
+// exactly: its cache is the rows as it last wrote or read them until
+// another connection commits (SQLite's data_version, checked once per
+// transaction under the write lock), and it applies the same merge to
+// that copy; otherwise the statement returns the row. The cache learns
+// of another process's change with the session's next record, or at once
+// through Refresh. The writer runs below database/sql, on the driver's
+// connection, with its statements prepared once. Several Keycard nodes on
+// one PostgreSQL database would merge alike; only the check for others'
+// changes would differ (a version column, or the row returned always).
 //
 // Times are stored as UTC unix nanoseconds and the SQL avoids SQLite-only
 // functions so a PostgreSQL backend can follow; only the writer

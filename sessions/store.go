@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -84,8 +85,9 @@ type Store struct {
 
 	sendMu sync.RWMutex // held shared while enqueueing, exclusively by Close
 	closed bool
+	ops    sync.Pool // of *op with their done channel, free for newOp
 
-	stmts map[string]*sql.Stmt // the writer's statements, by query
+	w *wconn // the writer's statements, on its connection
 
 	// What the writer knows of the database (see observe): epoch counts
 	// the times another connection may have changed it behind the
@@ -154,25 +156,14 @@ func newStore(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	// Prepared before the writer takes its connection: an in-memory
-	// database has only the one.
-	s.stmts = make(map[string]*sql.Stmt)
-	for _, q := range []string{mergeSession, mergeSessionReturning, insertSession, closeOpenAt, setDisconnect, selectByID, dataVersion} {
-		st, err := db.PrepareContext(ctx, q)
-		if err != nil {
-			s.closeStmts()
-			return nil, fmt.Errorf("sessions: prepare: %w", err)
-		}
-		s.stmts[q] = st
+	// Take the writer's connection and prepare its statements now: a
+	// database that cannot be made durable, or that rejects a statement,
+	// fails here, not at the first accounting packet.
+	if err := s.prepare(ctx); err != nil {
+		s.closeWriter()
+		return nil, err
 	}
-	if !s.memory {
-		// Take the writer's connection now: a database that cannot be
-		// made durable fails here, not at the first accounting packet.
-		if s.conn, err = s.writerConn(ctx); err != nil {
-			s.closeStmts()
-			return nil, err
-		}
-	}
+	s.ops.New = func() any { return &op{done: make(chan opResult, 1)} }
 	s.queue = make(chan *op, 4*s.maxBatch)
 	s.done = make(chan struct{})
 	return s, nil
@@ -241,7 +232,44 @@ func (s *Store) Close() error {
 	close(s.queue)
 	s.sendMu.Unlock()
 	<-s.done
-	s.closeStmts()
+	return s.closeWriter()
+}
+
+// prepare readies the writer's statements on its connection.
+func (s *Store) prepare(ctx context.Context) error {
+	conn, err := s.writerConn(ctx)
+	if err != nil {
+		return err
+	}
+	if s.memory {
+		defer conn.Close()
+	}
+	return conn.Raw(func(dc any) error {
+		_, err := s.on(ctx, dc.(driver.Conn))
+		return err
+	})
+}
+
+// closeWriter closes the writer's statements and connection. An
+// in-memory database's statements are closed when the pool hands out
+// the connection they are on (else with it).
+func (s *Store) closeWriter() error {
+	conn := s.conn
+	if conn == nil && s.memory && s.w != nil {
+		conn, _ = s.db.Conn(context.Background())
+		if conn != nil {
+			defer conn.Close()
+		}
+	}
+	if conn != nil && s.w != nil {
+		conn.Raw(func(dc any) error {
+			if s.w.dc == dc {
+				s.w.close()
+			}
+			return nil
+		})
+	}
+	s.w = nil
 	if s.conn != nil {
 		err := s.conn.Close()
 		s.conn = nil
@@ -250,12 +278,6 @@ func (s *Store) Close() error {
 		}
 	}
 	return nil
-}
-
-func (s *Store) closeStmts() {
-	for _, st := range s.stmts {
-		st.Close()
-	}
 }
 
 // Record merges one accounting record into its session and returns the
@@ -274,7 +296,9 @@ func (s *Store) Record(ctx context.Context, rec Record) (Session, error) {
 	if err := validRecord(&rec); err != nil {
 		return Session{}, err
 	}
-	res, err := s.do(ctx, &op{kind: opRecord, rec: rec})
+	o := s.newOp(opRecord)
+	o.rec = rec
+	res, err := s.do(ctx, o)
 	return res.session, err
 }
 
@@ -315,7 +339,9 @@ func (s *Store) CloseNAS(ctx context.Context, nas string, at time.Time, cause st
 	if at.IsZero() {
 		return 0, errors.New("sessions: close NAS: no time")
 	}
-	res, err := s.do(ctx, &op{kind: opCloseNAS, nas: nas, at: at.UTC(), text: cause})
+	o := s.newOp(opCloseNAS)
+	o.nas, o.at, o.text = nas, at.UTC(), cause
+	res, err := s.do(ctx, o)
 	return res.n, err
 }
 
@@ -327,7 +353,9 @@ func (s *Store) RecordDisconnect(ctx context.Context, id int64, at time.Time, ou
 	if at.IsZero() {
 		return errors.New("sessions: record disconnect: no time")
 	}
-	_, err := s.do(ctx, &op{kind: opDisconnect, id: id, at: at.UTC(), text: outcome})
+	o := s.newOp(opDisconnect)
+	o.id, o.at, o.text = id, at.UTC(), outcome
+	_, err := s.do(ctx, o)
 	return err
 }
 
@@ -339,16 +367,26 @@ func (s *Store) RecordDisconnect(ctx context.Context, id int64, at time.Time, ou
 // OnlineDevices and ByAddress show it only after the session's next
 // record or a Refresh. ErrUnknownSession when there is no such session.
 func (s *Store) Refresh(ctx context.Context, id int64) error {
-	_, err := s.do(ctx, &op{kind: opRefresh, id: id})
+	o := s.newOp(opRefresh)
+	o.id = id
+	_, err := s.do(ctx, o)
 	return err
 }
 
-// do hands o to the writer and waits for its transaction.
+// newOp returns an op of kind, from the Store's free ones when it can.
+func (s *Store) newOp(kind opKind) *op {
+	o := s.ops.Get().(*op)
+	o.kind = kind
+	return o
+}
+
+// do hands o (from newOp) to the writer and waits for its transaction.
+// Once the writer has answered, o is free again; when ctx ends first the
+// writer still has it, and it is left to the garbage collector.
 func (s *Store) do(ctx context.Context, o *op) (opResult, error) {
 	if err := ctx.Err(); err != nil {
 		return opResult{}, err
 	}
-	o.done = make(chan opResult, 1)
 	s.sendMu.RLock()
 	if s.closed {
 		s.sendMu.RUnlock()
@@ -363,6 +401,8 @@ func (s *Store) do(ctx context.Context, o *op) (opResult, error) {
 	}
 	select {
 	case res := <-o.done:
+		*o = op{done: o.done}
+		s.ops.Put(o)
 		return res, res.err
 	case <-ctx.Done():
 		return opResult{}, ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
@@ -34,6 +35,20 @@ type op struct {
 	key sessionKey // the session a record, disconnect or refresh touched
 	n   int        // sessions closed by opCloseNAS
 	err error      // this op's own failure (no such session); the batch still commits
+}
+
+func (k opKind) String() string {
+	switch k {
+	case opRecord:
+		return "record"
+	case opCloseNAS:
+		return "close NAS"
+	case opDisconnect:
+		return "record disconnect"
+	case opRefresh:
+		return "refresh"
+	}
+	return "operation"
 }
 
 type opResult struct {
@@ -73,6 +88,14 @@ func (s *Store) run() {
 		}
 		s.commit(batch)
 		clear(batch)
+		// Let the callers just woken run before the next transaction:
+		// they were readied on this goroutine's P, and would otherwise
+		// wait behind its cgo calls until the runtime moved them to
+		// another thread (sysmon takes the P back after 20µs of a call,
+		// and wakes a thread for it), about a context switch more per
+		// record. The records they are answering for can then make the
+		// next batch, too.
+		runtime.Gosched()
 	}
 }
 
@@ -92,7 +115,8 @@ func (s *Store) commit(ops []*op) {
 
 	c := s.cache
 	c.mu.Lock()
-	for _, sess := range b.order {
+	for i := range b.sessions {
+		sess := &b.sessions[i]
 		if sess.Open() {
 			c.putLocked(sess).epoch = s.epoch // exactly as committed
 		} else {
@@ -106,7 +130,7 @@ func (s *Store) commit(ops []*op) {
 	for _, o := range ops {
 		res := opResult{n: o.n, err: o.err}
 		if o.kind == opRecord {
-			res.session = clone(*b.touched[o.key])
+			res.session = clone(b.sessions[b.touched[o.key]])
 			s.setStale(&res.session, now)
 			if debug {
 				s.log.LogAttrs(context.Background(), slog.LevelDebug, "sessions: accounting recorded",
@@ -127,12 +151,11 @@ func (s *Store) commit(ops []*op) {
 // knowing each session it touched as committed: what the cache and the
 // callers get.
 type batch struct {
-	s       *Store
-	ctx     context.Context
-	tx      *sql.Tx
-	touched map[sessionKey]*Session // the latest row of each session written or read
-	order   []*Session              // touched, in the order first touched
-	stmts   map[string]*sql.Stmt
+	s        *Store
+	ctx      context.Context
+	w        *wconn
+	touched  map[sessionKey]int // index in sessions of each session written or read
+	sessions []Session          // the latest row of each, in the order first touched
 }
 
 // apply runs ops in one transaction on the writer's connection.
@@ -149,7 +172,12 @@ func (s *Store) apply(ops []*op) (*batch, error) {
 			conn.Close() // give an in-memory database's only connection back
 		}
 	}()
-	b, err := s.applyOn(ctx, conn, ops)
+	var b *batch
+	err = conn.Raw(func(dc any) error {
+		var err error
+		b, err = s.applyOn(ctx, dc.(driver.Conn), ops)
+		return err
+	})
 	if err != nil && (errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)) && !s.memory {
 		conn.Close()
 		s.conn = nil // take a new connection for the next batch
@@ -158,14 +186,16 @@ func (s *Store) apply(ops []*op) (*batch, error) {
 	return b, err
 }
 
-func (s *Store) applyOn(ctx context.Context, conn *sql.Conn, ops []*op) (*batch, error) {
-	tx, err := conn.BeginTx(ctx, nil)
+func (s *Store) applyOn(ctx context.Context, dc driver.Conn, ops []*op) (*batch, error) {
+	w, err := s.on(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := w.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sessions: begin: %w", err)
 	}
-	b := &batch{s: s, ctx: ctx, tx: tx, touched: make(map[sessionKey]*Session, len(ops)),
-		order: make([]*Session, 0, len(ops)), stmts: make(map[string]*sql.Stmt, 4)}
-	defer b.closeStmts()
+	b := &batch{s: s, ctx: ctx, w: w, touched: make(map[sessionKey]int, len(ops)), sessions: make([]Session, 0, len(ops))}
 	if err := b.observe(); err != nil {
 		tx.Rollback()
 		return nil, err
@@ -195,12 +225,16 @@ func (b *batch) observe() error {
 		s.epoch++
 		return nil
 	}
-	st, err := b.stmt(dataVersion)
-	if err != nil {
-		return err
-	}
 	var v int64
-	if err := st.QueryRowContext(b.ctx).Scan(&v); err != nil {
+	found, err := b.w.queryRow(b.ctx, stmtDataVersion, 0, func(row []driver.Value) error {
+		var d decoder
+		v = d.int(row[0])
+		return d.err
+	})
+	if err == nil && !found {
+		err = errors.New("no row")
+	}
+	if err != nil {
 		return fmt.Errorf("sessions: data version: %w", err)
 	}
 	if !s.versionKnown || v != s.dataVersion {
@@ -238,13 +272,9 @@ func (b *batch) run(ops []*op) error {
 // row.
 func (b *batch) record(o *op) error {
 	o.key = sessionKey{o.rec.NAS, o.rec.AcctSessionID}
-	args := upsertArgs(&o.rec)
+	n := recordArgs(b.w, &o.rec)
 	if sess, ok := b.exact(o.key); ok {
-		st, err := b.stmt(mergeSession)
-		if err != nil {
-			return err
-		}
-		if _, err := st.ExecContext(b.ctx, args...); err != nil {
+		if err := b.w.merge(b.ctx, columnsFor(&o.rec, &sess), n); err != nil {
 			return fmt.Errorf("sessions: write session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
 		}
 		b.warnStay(o, &sess)
@@ -255,32 +285,51 @@ func (b *batch) record(o *op) error {
 	if !b.s.cache.lru.Contains(o.key) {
 		// Most likely a new session (else closed, dropped from the
 		// cache, or written by another process).
-		st, err := b.stmt(insertSession)
-		if err != nil {
-			return err
-		}
 		var id int64
-		switch err := st.QueryRowContext(b.ctx, args...).Scan(&id); {
-		case err == nil:
+		inserted, err := b.w.queryRow(b.ctx, stmtInsert, n, func(row []driver.Value) error {
+			var d decoder
+			id = d.int(row[0])
+			return d.err
+		})
+		if err != nil {
+			return fmt.Errorf("sessions: insert session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
+		}
+		if inserted {
 			var sess Session
 			merge(&sess, &o.rec)
 			sess.ID = id
 			b.touch(o.key, sess)
 			return nil
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("sessions: insert session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
 		}
 	}
-	st, err := b.stmt(mergeSessionReturning)
-	if err != nil {
+	if err := b.returning(o, stmtMergeReturning, n, func(sess *Session) { b.warnStay(o, sess) }); err != nil {
 		return err
 	}
-	sess, err := scanSession(st.QueryRowContext(b.ctx, args...))
+	o.n = 0
+	return nil
+}
+
+// returning runs statement id, with the first n of the writer's
+// arguments, and touches every row it returns, after calling each (when
+// not nil) with it. It reports how many rows there were.
+func (b *batch) returning(o *op, id stmtID, n int, each func(*Session)) error {
+	count := 0
+	err := b.w.query(b.ctx, id, n, func(row []driver.Value) error {
+		sess, err := decodeSession(row)
+		if err != nil {
+			return err
+		}
+		if each != nil {
+			each(&sess)
+		}
+		b.touch(sessionKey{sess.NAS, sess.AcctSessionID}, sess)
+		count++
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("sessions: write session %s/%s: %w", o.rec.NAS, o.rec.AcctSessionID, err)
+		return fmt.Errorf("sessions: %s: %w", o.kind, err)
 	}
-	b.warnStay(o, &sess)
-	b.touch(o.key, sess)
+	o.n = count
 	return nil
 }
 
@@ -288,8 +337,8 @@ func (b *batch) record(o *op) error {
 // knows that without asking: the batch has touched it, or the cache holds
 // it as of the current epoch.
 func (b *batch) exact(k sessionKey) (Session, bool) {
-	if p := b.touched[k]; p != nil {
-		return clone(*p), true
+	if i, ok := b.touched[k]; ok {
+		return clone(b.sessions[i]), true
 	}
 	// Only the writer changes the cache, so it reads it without the lock.
 	if l, ok := b.s.cache.lru.Peek(k); ok && l.epoch == b.s.epoch {
@@ -311,135 +360,54 @@ func (b *batch) warnStay(o *op, stored *Session) {
 func (b *batch) closeNAS(o *op) error {
 	// The database has every session of the NAS, those this batch wrote
 	// and those the cache dropped.
-	st, err := b.stmt(closeOpenAt)
-	if err != nil {
+	w := b.w
+	w.set(0, dbTime(o.at))
+	w.set(1, o.text)
+	w.set(2, o.nas)
+	w.set(3, dbTime(o.at))
+	if err := b.returning(o, stmtCloseOpenAt, 4, nil); err != nil {
 		return err
-	}
-	rows, err := st.QueryContext(b.ctx, dbTime(o.at), o.text, o.nas, dbTime(o.at))
-	if err != nil {
-		return fmt.Errorf("sessions: close open sessions of NAS %s: %w", o.nas, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		sess, err := scanSession(rows)
-		if err != nil {
-			return err
-		}
-		b.touch(sessionKey{sess.NAS, sess.AcctSessionID}, sess)
-		o.n++
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("sessions: close open sessions of NAS %s: %w", o.nas, err)
 	}
 	b.s.log.Info("sessions: closed the open sessions of a NAS", "nas", o.nas, "at", o.at, "cause", o.text, "closed", o.n)
 	return nil
 }
 
 func (b *batch) disconnect(o *op) error {
-	st, err := b.stmt(setDisconnect)
-	if err != nil {
+	w := b.w
+	w.set(0, dbTime(o.at))
+	w.set(1, o.text)
+	w.set(2, o.id)
+	w.set(3, dbTime(o.at))
+	if err := b.returning(o, stmtSetDisconnect, 4, func(sess *Session) { o.key = sessionKey{sess.NAS, sess.AcctSessionID} }); err != nil {
 		return err
 	}
-	sess, err := scanSession(st.QueryRowContext(b.ctx, dbTime(o.at), o.text, o.id, dbTime(o.at)))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	if o.n == 0 {
 		// No such session, or it has a later outcome already.
 		return b.byID(o)
-	case err != nil:
-		return fmt.Errorf("sessions: record disconnect of session %d: %w", o.id, err)
 	}
-	o.key = sessionKey{sess.NAS, sess.AcctSessionID}
-	b.touch(o.key, sess)
+	o.n = 0
 	return nil
 }
 
 // byID reads session o.id, or sets o.err to ErrUnknownSession.
 func (b *batch) byID(o *op) error {
-	st, err := b.stmt(selectByID)
-	if err != nil {
+	b.w.set(0, o.id)
+	if err := b.returning(o, stmtSelectByID, 1, func(sess *Session) { o.key = sessionKey{sess.NAS, sess.AcctSessionID} }); err != nil {
 		return err
 	}
-	sess, err := scanSession(st.QueryRowContext(b.ctx, o.id))
-	if errors.Is(err, sql.ErrNoRows) {
+	if o.n == 0 {
 		o.err = fmt.Errorf("%w (id %d)", ErrUnknownSession, o.id)
-		return nil
 	}
-	if err != nil {
-		return err
-	}
-	o.key = sessionKey{sess.NAS, sess.AcctSessionID}
-	b.touch(o.key, sess)
+	o.n = 0
 	return nil
 }
 
 // touch keeps sess as the batch's latest copy of session k.
 func (b *batch) touch(k sessionKey, sess Session) {
-	if p := b.touched[k]; p != nil {
-		*p = sess
+	if i, ok := b.touched[k]; ok {
+		b.sessions[i] = sess
 		return
 	}
-	p := &sess
-	b.touched[k] = p
-	b.order = append(b.order, p)
-}
-
-// stmt is query, prepared once for the Store, on the batch's transaction.
-// (Prepared on the *sql.DB, database/sql keeps one statement per
-// connection and reuses it in every transaction on the writer's: a
-// statement prepared on the Conn itself would be prepared again in each.)
-func (b *batch) stmt(query string) (*sql.Stmt, error) {
-	if st := b.stmts[query]; st != nil {
-		return st, nil
-	}
-	prepared := b.s.stmts[query]
-	if prepared == nil {
-		return nil, fmt.Errorf("sessions: statement not prepared: %s", query)
-	}
-	st := b.tx.StmtContext(b.ctx, prepared)
-	b.stmts[query] = st
-	return st, nil
-}
-
-func (b *batch) closeStmts() {
-	for _, st := range b.stmts {
-		st.Close()
-	}
-}
-
-// writerConn returns the writer's connection, taking one from the pool if
-// it has none. On a database file it makes every commit on it durable:
-// internal/store opens SQLite in WAL mode with synchronous=NORMAL, under
-// which a commit is not fsynced (a power cut may lose the last ones);
-// FULL fsyncs the WAL at each commit. fullfsync asks macOS for a real
-// flush to the disk (F_FULLFSYNC) and does nothing elsewhere. A
-// PostgreSQL backend would need neither: its commits are durable with the
-// default synchronous_commit.
-func (s *Store) writerConn(ctx context.Context) (*sql.Conn, error) {
-	if s.conn != nil {
-		return s.conn, nil
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sessions: writer connection: %w", err)
-	}
-	if s.memory {
-		return conn, nil
-	}
-	for _, pragma := range []string{`PRAGMA synchronous = FULL`, `PRAGMA fullfsync = ON`} {
-		if _, err := conn.ExecContext(ctx, pragma); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("sessions: writer connection: %s: %w", pragma, err)
-		}
-	}
-	var mode int
-	if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&mode); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("sessions: writer connection: %w", err)
-	}
-	if mode < 2 {
-		conn.Close()
-		return nil, fmt.Errorf("sessions: writer connection: synchronous is %d, not FULL (2): commits would not be fsynced", mode)
-	}
-	s.conn = conn
-	return conn, nil
+	b.touched[k] = len(b.sessions)
+	b.sessions = append(b.sessions, sess)
 }

@@ -147,6 +147,13 @@ func (s *Store) policyNames() []string {
 // and ReissueVoucher makes a new one. Nothing is written when req is
 // invalid (errors.Is(err, ErrInvalid)).
 func (s *Store) CreateStay(ctx context.Context, by Actor, req NewStay) (Stay, string, error) {
+	return s.createStay(ctx, by, req, nil)
+}
+
+// createStay is CreateStay with a hook run in its transaction right after
+// the insert (CreateStayExternal); the hook's text is added to the audit
+// detail.
+func (s *Store) createStay(ctx context.Context, by Actor, req NewStay, hook func(tx *sql.Tx, id int64) (string, error)) (Stay, string, error) {
 	if err := checkActor(by); err != nil {
 		return Stay{}, "", err
 	}
@@ -169,6 +176,12 @@ func (s *Store) CreateStay(ctx context.Context, by Actor, req NewStay) (Stay, st
 		if err != nil {
 			return fmt.Errorf("vouchers: create stay: %w", err)
 		}
+		var extra string
+		if hook != nil {
+			if extra, err = hook(tx, id); err != nil {
+				return err
+			}
+		}
 		if code, err = s.issueVoucher(ctx, tx, id, now); err != nil {
 			return err
 		}
@@ -177,7 +190,7 @@ func (s *Store) CreateStay(ctx context.Context, by Actor, req NewStay) (Stay, st
 		}
 		return s.appendAudit(ctx, tx, by, now, "stay.create", stayRef(id),
 			fmt.Sprintf("room=%q guest=%q check_in=%s check_out=%s max_devices=%d policy=%q",
-				st.Room, st.GuestName, st.CheckIn.Format(time.RFC3339), st.CheckOut.Format(time.RFC3339), st.MaxDevices, st.Policy))
+				st.Room, st.GuestName, st.CheckIn.Format(time.RFC3339), st.CheckOut.Format(time.RFC3339), st.MaxDevices, st.Policy)+extra)
 	})
 	if err != nil {
 		return Stay{}, "", err

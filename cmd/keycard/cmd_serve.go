@@ -182,6 +182,10 @@ func serve(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	frontDesk, err := newDesk(ctx, e, a, vs, online, enforcer) // desk_serve.go
+	if err != nil {
+		return err
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	if err := startWebhooks(gctx, e, g); err != nil { // webhooks_wiring.go
@@ -190,6 +194,9 @@ func serve(ctx context.Context, e *env) error {
 	g.Go(func() error { return server.ListenAndServe(gctx) })
 	if guestPortal != nil {
 		g.Go(guestPortal.Serve)
+	}
+	if frontDesk != nil {
+		g.Go(frontDesk.Serve)
 	}
 	g.Go(func() error { renewServerCertificate(gctx, e, a, server, serverCert); return nil })
 	g.Go(func() error { return enforcer.Run(gctx) })
@@ -210,7 +217,7 @@ func serve(ctx context.Context, e *env) error {
 		})
 	}
 	e.log.Info("keycard serving", "radius", e.cfg.RADIUS.AuthListen, "accounting", e.cfg.RADIUS.AcctListen, "metrics", e.cfg.Metrics.Listen,
-		"server_name", e.cfg.CA.RADIUSServerName, "portal", portalURL(e))
+		"server_name", e.cfg.CA.RADIUSServerName, "portal", portalURL(e), "desk", deskURL(e))
 	g.Go(func() error {
 		<-gctx.Done()
 		// Finish in-flight requests, then close; bounded so a stuck peer
@@ -221,6 +228,9 @@ func serve(ctx context.Context, e *env) error {
 		errs = append(errs, server.Shutdown(sctx))
 		if guestPortal != nil {
 			errs = append(errs, guestPortal.Shutdown(sctx))
+		}
+		if frontDesk != nil {
+			errs = append(errs, frontDesk.Shutdown(sctx))
 		}
 		if metrics != nil {
 			errs = append(errs, metrics.Shutdown(sctx))
@@ -365,6 +375,7 @@ func printDemo(w io.Writer, e *env, stay vouchers.Stay, code string) {
 	line(w, "  Demo stay %d: %s, room %s, until %s", stay.ID, stay.GuestName, stay.Room, when(stay.CheckOut))
 	line(w, "  Voucher code: %s", code)
 	printDemoPortal(w, e, stay)
+	printDemoDesk(w, e)
 	line(w, "  RADIUS: authentication %v, accounting %v, NAS secret %q; metrics: http://%s/metrics",
 		e.cfg.RADIUS.AuthListen, e.cfg.RADIUS.AcctListen, demoSecret, e.cfg.Metrics.Listen)
 	line(w, "  Who is online: %s --config %s session list", os.Args[0], e.configPath)

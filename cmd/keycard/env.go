@@ -21,6 +21,7 @@ import (
 	"keycard/configs"
 	"keycard/internal/secretbox"
 	"keycard/internal/store"
+	"keycard/portal/api"
 	"keycard/radiusd"
 	"keycard/sessions"
 	"keycard/staff"
@@ -59,6 +60,7 @@ var owners = []struct {
 	{"sessions", sessions.Migrate, sessions.Check},
 	{"staff", staff.Migrate, staff.Check},
 	{"webhooks", webhooks.Migrate, webhooks.Check},
+	{"api", api.Migrate, api.Check},
 }
 
 // openEnv loads the config and opens the database. With migrate set it
