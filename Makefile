@@ -38,6 +38,7 @@ test: deps ## every test: unit, fuzz seeds, CLI, and interop with eapol_test, ho
 
 bench: deps build ## Go benchmarks, then Keycard vs FreeRADIUS on the same certificates and load: EAP-TLS and accounting (the README's tables)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./eaptls/ ./radiusd/ ./vouchers/ ./sessions/
+	$(GO) test -run '^$$' -bench 'Coach|Rush' -benchtime 1x -timeout 5m ./portal/...
 	./bench/run.sh ./$(BIN) --count $(BENCH_COUNT)
 
 fuzz: ## run each fuzz target for $(FUZZTIME)

@@ -61,6 +61,18 @@ func (p *Portal) enrol(w http.ResponseWriter, r *http.Request) {
 		p.message(w, r, http.StatusBadRequest, "err_title", "err_internal")
 		return
 	}
+	// An enrolment is CPU work (the voucher's argon2id, a key, a PKCS#12)
+	// around short database writes. A coach of guests arriving at once
+	// would otherwise run all of it at the same time: every request slows
+	// down together, and one holding SQLite's write lock, starved of CPU,
+	// makes the others outwait their busy timeout ("database is locked").
+	// They queue here instead, in arrival order, each then done quickly.
+	select {
+	case p.work <- struct{}{}:
+		defer func() { <-p.work }()
+	case <-r.Context().Done():
+		return
+	}
 	c := detect(r)
 	platform, ok := parsePlatform(r.PostFormValue("platform"))
 	if !ok {

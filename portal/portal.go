@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"time"
 
 	"keycard/portal/httpsec"
@@ -117,8 +118,10 @@ type Portal struct {
 	now      func() time.Time
 	rand     io.Reader
 
-	page      *template.Template
-	limiter   *limiter
+	page    *template.Template
+	limiter *limiter
+	// work bounds the enrolments worked on at once (see enrol).
+	work      chan struct{}
 	signIns   *handles[signIn]
 	downloads *handles[download]
 
@@ -186,6 +189,7 @@ func New(cfg Config, deps Deps) (*Portal, error) {
 		return nil, err
 	}
 	p.limiter = newLimiter(rl, p.now)
+	p.work = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 	p.signIns = newHandles[signIn](maxSignIns, p.now, p.rand)
 	p.downloads = newHandles[download](maxDownloads, p.now, p.rand)
 	p.downloads.drop = wipe
