@@ -25,18 +25,20 @@ const testPassphrase = "correct horse battery staple"
 // driven through the real CLI (in-process) and, for serve, a real UDP
 // listener on loopback.
 type harness struct {
-	t       *testing.T
-	dir     string
-	config  string
-	port    int    // authentication, on 127.0.0.1
-	acct    int    // accounting, on 127.0.0.1
-	metrics string // host:port of /metrics
-	portal  int    // the guest portal's HTTPS port, on 127.0.0.1
-	probe   int    // its plain-HTTP (captive probe) port
-	secret  string
-	logs    *syncBuffer
-	stopped chan error
-	cancel  context.CancelFunc
+	// eapolTimeout is eapol_test's -t in seconds (0: 8, two RADIUS sends).
+	eapolTimeout int
+	t            *testing.T
+	dir          string
+	config       string
+	port         int    // authentication, on 127.0.0.1
+	acct         int    // accounting, on 127.0.0.1
+	metrics      string // host:port of /metrics
+	portal       int    // the guest portal's HTTPS port, on 127.0.0.1
+	probe        int    // its plain-HTTP (captive probe) port
+	secret       string
+	logs         *syncBuffer
+	stopped      chan error
+	cancel       context.CancelFunc
 }
 
 func newHarness(t *testing.T) *harness {

@@ -92,7 +92,11 @@ func (h *harness) eapol(certFile, keyFile, caFile, secret string, extra ...strin
 	if err := os.WriteFile(conf, []byte(strings.Join(block, "\n")+"\n"), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
-	out, _ := exec.Command("eapol_test", "-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(h.port), "-s", secret, "-t", "8").CombinedOutput()
+	timeout := 8
+	if h.eapolTimeout > 0 {
+		timeout = h.eapolTimeout
+	}
+	out, _ := exec.Command("eapol_test", "-c", conf, "-a", "127.0.0.1", "-p", strconv.Itoa(h.port), "-s", secret, "-t", strconv.Itoa(timeout)).CombinedOutput()
 	s := string(out)
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	last := strings.TrimSpace(lines[len(lines)-1])
