@@ -262,8 +262,10 @@ measure() {
 	shift 5
 	kill -0 "$pid" 2>/dev/null || die "$server is no longer running; see $tmp"
 	if ((round == 0)); then
-		((warmup > 0)) && { bench "$port" --count "$warmup" "$@" >/dev/null 2>&1 || true; }
-		return
+		if ((warmup > 0)); then
+			bench "$port" --count "$warmup" "$@" >/dev/null 2>&1 || true
+		fi
+		return 0
 	fi
 	local t0 t1 json out=$tmp/$server-$mode-$round
 	t0=$(cputicks "$pid")
