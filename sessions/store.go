@@ -97,7 +97,8 @@ type Store struct {
 	dataVersion  int64
 	versionKnown bool // dataVersion was read on the current connection
 
-	commits atomic.Int64 // transactions committed by the writer
+	commits  atomic.Int64 // transactions committed by the writer
+	received atomic.Int64 // operations the writer has taken off the queue
 }
 
 // New returns a Store on db (whose tables Migrate has created). It loads

@@ -364,12 +364,12 @@ func TestGroupCommit(t *testing.T) {
 			errs <- err
 		})
 	}
-	// Wait until the writer holds one record (stuck on the lock) and the
-	// rest are queued behind it.
+	// Wait until every record is either in the writer's hands (its batch
+	// is stuck on the lock) or queued behind it.
 	deadline := time.Now().Add(10 * time.Second)
-	for len(f.s.queue) < n-1 {
+	for int64(len(f.s.queue))+f.s.received.Load() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d records queued", len(f.s.queue))
+			t.Fatalf("only %d records queued and %d taken by the writer", len(f.s.queue), f.s.received.Load())
 		}
 		runtime.Gosched()
 	}

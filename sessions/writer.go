@@ -86,6 +86,7 @@ func (s *Store) run() {
 				break fill
 			}
 		}
+		s.received.Add(int64(len(batch)))
 		s.commit(batch)
 		clear(batch)
 		// Let the callers just woken run before the next transaction:
