@@ -3,6 +3,7 @@ package desk
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -225,6 +226,7 @@ func (d *Desk) loggedIn(w http.ResponseWriter, r *http.Request, li staff.LoggedI
 }
 
 type recoveryView struct {
+	Intro string // what happened; "" after the first set-up
 	Codes []string
 	Next  string
 }
@@ -232,6 +234,14 @@ type recoveryView struct {
 type enrolView struct {
 	Account, Issuer, Secret string
 	Expires                 string
+	// Action is where the code from the app is posted.
+	Action string
+	// Change: a new app for an account that has one (from the account
+	// page), the QR code inline in QR, since the secret is not kept where
+	// a second request could fetch it. Secret "" there: the code form
+	// again after a wrong code, the secret not shown again.
+	Change bool
+	QR     template.HTML
 }
 
 func (d *Desk) enrolPage(w http.ResponseWriter, r *http.Request) {
@@ -254,7 +264,7 @@ func (d *Desk) showEnrol(w http.ResponseWriter, r *http.Request, status int, msg
 		return
 	}
 	d.render(w, r, status, "enrol", &view{Title: "Set up your authenticator app", Error: msg,
-		D: enrolView{Account: en.Account, Issuer: en.Issuer, Secret: spaced(en.Secret), Expires: d.clock(en.Expires)}})
+		D: enrolView{Account: en.Account, Issuer: en.Issuer, Secret: spaced(en.Secret), Expires: d.clock(en.Expires), Action: "/login/enrol"}})
 }
 
 // enrolQR is the otpauth URL of the login's set-up as a QR code. It is
@@ -312,32 +322,72 @@ func (d *Desk) passwordPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Desk) passwordPost(w http.ResponseWriter, r *http.Request) {
+	d.changePassword(w, r, func(status int, msg string) {
+		me := current(r).account
+		d.render(w, r, status, "password", &view{Title: "Change your password", Me: &me, Error: msg})
+	})
+}
+
+// changePassword changes the holder's password from the form (current,
+// code, new, repeat), re-issues the session cookie for the new session
+// staff starts (every other one ends), and says so; a refusal goes to
+// refused with its status and message, and nothing changed.
+func (d *Desk) changePassword(w http.ResponseWriter, r *http.Request, refused func(status int, msg string)) {
 	l := current(r)
-	msg := ""
 	newPass := r.PostFormValue("new")
-	if newPass != r.PostFormValue("repeat") {
-		msg = "The two new passwords differ; type the same one twice."
-	} else {
-		li, err := d.staff.ChangePassword(r.Context(), l.token, r.PostFormValue("current"), strings.TrimSpace(r.PostFormValue("code")), newPass, httpsec.Source(r))
-		if err == nil {
-			setCookie(w, sessionCookie, li.Token, 0)
-			d.log.Info("password changed", "staff", li.Account.Name, "from", httpsec.Source(r))
-			d.render(w, r, http.StatusOK, "message", &view{Title: "Password changed", Me: &li.Account,
-				D: messageView{Text: "Your password is changed. Your other sessions were logged out.", Next: "/"}})
-			return
-		}
-		if errors.Is(err, staff.ErrSessionInvalid) {
-			clearCookie(w, sessionCookie)
-			seeOther(w, r, "/login?ended=1")
-			return
-		}
-		if !errors.Is(err, staff.ErrInvalid) && !errors.Is(err, staff.ErrWrongPassword) && !errors.Is(err, staff.ErrCodeInvalid) &&
-			!errors.Is(err, staff.ErrCodeReplayed) && !errors.Is(err, staff.ErrTryLater) && !errors.Is(err, staff.ErrLocked) {
-			d.fail(w, r, &l.account, "change password", err)
-			return
-		}
-		d.log.Info("password change refused", "staff", l.account.Name, "reason", reason(err), "from", httpsec.Source(r))
-		msg = userMessage(err)
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	switch {
+	case newPass != r.PostFormValue("repeat"):
+		refused(http.StatusBadRequest, "The two new passwords differ; type the same one twice.")
+		return
+	case code == "":
+		refused(http.StatusBadRequest, noCode)
+		return
 	}
-	d.render(w, r, http.StatusBadRequest, "password", &view{Title: "Change your password", Me: &l.account, Error: msg})
+	li, err := d.staff.ChangePassword(r.Context(), l.token, r.PostFormValue("current"), code, newPass, httpsec.Source(r))
+	if err != nil {
+		if status, ok := d.refusal(w, r, &l.account, "password change", err); ok {
+			refused(status, userMessage(err))
+		}
+		return
+	}
+	setCookie(w, sessionCookie, li.Token, 0)
+	d.log.Info("password changed", "staff", li.Account.Name, "from", httpsec.Source(r))
+	d.render(w, r, http.StatusOK, "message", &view{Title: "Password changed", Me: &li.Account,
+		D: messageView{Text: "Your password is changed. Your other sessions were logged out.", Next: "/"}})
+}
+
+// noCode is the answer to a form sent without its code: nothing is
+// checked, nothing counts.
+const noCode = "Type the code your authenticator app shows now."
+
+// refusal sorts a refused change of one's own account. A refusal the user
+// can correct (a wrong password or code, a replayed code, a weak password,
+// the delay after a wrong try, a lock) is logged without the input and
+// returns its status and true: the caller shows userMessage(err). An ended
+// session goes to the login, and anything else is a failure; both answer
+// here and return false.
+func (d *Desk) refusal(w http.ResponseWriter, r *http.Request, me *staff.Account, what string, err error) (int, bool) {
+	var retry *staff.RetryError
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, staff.ErrSessionInvalid):
+		clearCookie(w, sessionCookie)
+		seeOther(w, r, "/login?ended=1")
+		return 0, false
+	case errors.Is(err, staff.ErrTryLater):
+		status = http.StatusTooManyRequests
+		if errors.As(err, &retry) {
+			w.Header().Set("Retry-After", itoa(int64(retry.After/time.Second)))
+		}
+	case errors.Is(err, staff.ErrLocked):
+		status = http.StatusForbidden
+	case errors.Is(err, staff.ErrInvalid), errors.Is(err, staff.ErrWrongPassword), errors.Is(err, staff.ErrCodeInvalid),
+		errors.Is(err, staff.ErrCodeReplayed):
+	default:
+		d.fail(w, r, me, what, err)
+		return 0, false
+	}
+	d.log.Info(what+" refused", "staff", me.Name, "reason", reason(err), "from", httpsec.Source(r))
+	return status, true
 }

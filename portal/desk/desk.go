@@ -27,6 +27,9 @@ type Staff interface {
 	SessionByToken(ctx context.Context, token string, now time.Time) (staff.Session, staff.Account, error)
 	EndSession(ctx context.Context, token, client string) error
 	ChangePassword(ctx context.Context, sessionToken, current, code, newPassword, client string) (staff.LoggedIn, error)
+	BeginTOTPChange(ctx context.Context, sessionToken, code, client string) (staff.Enrolment, error)
+	ConfirmTOTPChange(ctx context.Context, sessionToken, code, client string) ([]string, error)
+	NewRecoveryCodes(ctx context.Context, sessionToken, code, client string) ([]string, error)
 
 	Accounts(ctx context.Context) ([]staff.Account, error)
 	Add(ctx context.Context, by vouchers.Actor, a staff.NewAccount) (staff.Account, string, error)
@@ -178,6 +181,13 @@ func (d *Desk) Handler() http.Handler {
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.Handle("GET /password", d.authed("", d.passwordPage))
 	mux.Handle("POST /password", d.authed("", d.passwordPost))
+	// Each member of staff's own account: password, authenticator app,
+	// recovery codes.
+	mux.Handle("GET /account", d.authed("", d.accountPage))
+	mux.Handle("POST /account/password", d.authed("", d.accountPassword))
+	mux.Handle("POST /account/2fa", d.authed("", d.beginTOTPChange))
+	mux.Handle("POST /account/2fa/confirm", d.authed("", d.confirmTOTPChange))
+	mux.Handle("POST /account/recovery-codes", d.authed("", d.renewRecoveryCodes))
 	// The front desk.
 	mux.Handle("GET /{$}", d.authed(staff.PermStays, d.staysPage))
 	mux.Handle("GET /stays/new", d.authed(staff.PermStays, d.newStayPage))

@@ -17,8 +17,11 @@
 // a new stay and its printable voucher card (portal URL, code, and a QR
 // code of the portal URL: nothing secret in it, the guest types the code),
 // a stay's devices, live sessions and usage with extend, end, reissue and
-// revoke (each behind a confirmation page), and for admins the staff
-// accounts and the audit log. Every page is html/template (every value
+// revoke (each behind a confirmation page), every member of staff's own
+// account page (change the password, move the TOTP to a new authenticator
+// app, new recovery codes: each asks for the current TOTP code, and a new
+// secret or new codes are shown once, on the answer to the post that made
+// them), and for admins the staff accounts and the audit log. Every page is html/template (every value
 // escaped), served under a strict Content-Security-Policy with no inline
 // script or style and no asset from another host (package httpsec), and
 // usable with the keyboard alone. Cross-origin posts are refused.

@@ -156,6 +156,8 @@ func newFixture(t *testing.T, api http.Handler) *fixture {
 type browser struct {
 	f *fixture
 	c *http.Client
+	// header is the last answer's header.
+	header http.Header
 }
 
 func (f *fixture) browser() *browser {
@@ -190,6 +192,7 @@ func (b *browser) do(method, path string, form url.Values, header ...string) (in
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	b.header = resp.Header
 	b.f.mu.Lock()
 	b.f.pages = append(b.f.pages, string(data))
 	b.f.mu.Unlock()
@@ -243,6 +246,49 @@ func (f *fixture) code(secret string) string {
 type member struct {
 	*browser
 	name, password, secret string
+	recovery               []string // the codes shown at set-up
+}
+
+var recoveryRE = regexp.MustCompile(`<li><code>([^<]+)</code></li>`)
+
+// recoveryCodes reads the recovery codes off the page that shows them.
+func recoveryCodes(t *testing.T, page string) []string {
+	t.Helper()
+	var codes []string
+	for _, m := range recoveryRE.FindAllStringSubmatch(page, -1) {
+		codes = append(codes, m[1])
+	}
+	if len(codes) != staff.RecoveryCodeCount {
+		t.Fatalf("%d recovery codes on the page, want %d:\n%s", len(codes), staff.RecoveryCodeCount, page)
+	}
+	return codes
+}
+
+// pageCount is how many pages the fixture's browsers fetched so far.
+func (f *fixture) pageCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.pages)
+}
+
+// pagesFrom are the pages fetched since pageCount was n.
+func (f *fixture) pagesFrom(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.pages[n:]...)
+}
+
+// login logs name in from a new browser with the password and a code
+// from secret (or a recovery code), a TOTP step after the last; the
+// browser and the code page's answer.
+func (f *fixture) login(name, password, code string) (*browser, int, string) {
+	f.t.Helper()
+	b := f.browser()
+	if _, page := b.post("/login", "name", name, "password", password); !strings.Contains(page, `action="/login/code"`) {
+		f.t.Fatalf("login of %s: no code page:\n%s", name, page)
+	}
+	status, page := b.post("/login/code", "code", code)
+	return b, status, page
 }
 
 // newMember adds an account, logs it in for the first time (setting up
@@ -264,6 +310,7 @@ func (f *fixture) newMember(name string, role staff.Role) *member {
 	if status != http.StatusOK || !strings.Contains(page, `id="recovery-codes"`) {
 		f.t.Fatalf("enrolment of %s: %d\n%s", name, status, page)
 	}
+	m.recovery = recoveryCodes(f.t, page)
 	// The must-change-password page comes first, whatever is asked for.
 	if _, page = m.get("/"); !strings.Contains(page, "Change your password") {
 		f.t.Fatalf("after enrolment %s is not sent to change the password:\n%s", name, page)

@@ -19,7 +19,7 @@ import (
 var webFiles embed.FS
 
 // The pages, each web/<name>.html filling the layout's "main".
-var pageNames = []string{"login", "code", "enrol", "recovery", "password", "message", "confirm",
+var pageNames = []string{"login", "code", "enrol", "recovery", "password", "account", "message", "confirm",
 	"stays", "newstay", "voucher", "stay", "staff", "audit"}
 
 func parsePages() (map[string]*template.Template, error) {
