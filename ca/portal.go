@@ -8,13 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/smallstep/certificates/cas/apiv1"
 	"go.step.sm/crypto/keyutil"
 	"go.step.sm/crypto/x509util"
 )
@@ -113,52 +111,11 @@ func (a *Authority) issuePortal(commonName string, dnsNames []string, ips []net.
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ca: generating the portal key: %w", err)
 	}
-	sn, err := serial(a.rand)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := a.now()
-	notBefore := now.Add(-backdate)
-	notAfter := now.Add(lifetime).Truncate(time.Second)
-	if notAfter.After(a.intermediate.NotAfter) {
-		notAfter = a.intermediate.NotAfter
-	}
-	if !notAfter.After(now) {
-		return tls.Certificate{}, fmt.Errorf("ca: the issuing CA expires at %s; it cannot issue the portal certificate", a.intermediate.NotAfter.UTC().Format(time.RFC3339))
-	}
-	tmpl := (&x509util.Certificate{
-		Subject: x509util.Subject{
-			CommonName:   strings.TrimSuffix(strings.TrimPrefix(commonName, "["), "]"),
-			Organization: a.intermediate.Subject.Organization,
-		},
-		SerialNumber:     x509util.SerialNumber{Int: sn},
-		DNSNames:         x509util.MultiString(dnsNames),
-		IPAddresses:      x509util.MultiIP(ips),
-		NotBefore:        notBefore,
-		NotAfter:         notAfter,
-		KeyUsage:         x509util.KeyUsage(x509.KeyUsageDigitalSignature),
-		ExtKeyUsage:      x509util.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraints: &x509util.BasicConstraints{IsCA: false, MaxPathLen: -1},
-		PublicKey:        key.Public(),
-	}).GetCertificate()
-	resp, err := a.cas.CreateCertificate(&apiv1.CreateCertificateRequest{
-		Template: tmpl,
-		Lifetime: notAfter.Sub(notBefore),
-	})
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("ca: signing the portal certificate: %w", err)
-	}
-	leaf := resp.Certificate
-	keyPEM, err := encodeKey(key, a.passphrase)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writeReplace(keyPath, keyPEM, 0o600); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writeReplace(crtPath, encodeCert(leaf), 0o644); err != nil {
-		os.Remove(keyPath)
-		return tls.Certificate{}, err
-	}
-	return a.tlsCertificate(leaf, key), nil
+	return a.issueStored("the portal certificate", &x509util.Certificate{
+		Subject:     x509util.Subject{CommonName: strings.TrimSuffix(strings.TrimPrefix(commonName, "["), "]")},
+		DNSNames:    x509util.MultiString(dnsNames),
+		IPAddresses: x509util.MultiIP(ips),
+		KeyUsage:    x509util.KeyUsage(x509.KeyUsageDigitalSignature),
+		ExtKeyUsage: x509util.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, key, lifetime, crtPath, keyPath)
 }

@@ -6,12 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/smallstep/certificates/cas/apiv1"
 	"go.step.sm/crypto/keyutil"
 	"go.step.sm/crypto/x509util"
 )
@@ -109,52 +107,8 @@ func (a *Authority) issueRA(lifetime time.Duration, crtPath, keyPath string) (tl
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ca: generating the SCEP RA key: %w", err)
 	}
-	sn, err := serial(a.rand)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	now := a.now()
-	notBefore := now.Add(-backdate)
-	notAfter := now.Add(lifetime).Truncate(time.Second)
-	if notAfter.After(a.intermediate.NotAfter) {
-		notAfter = a.intermediate.NotAfter
-	}
-	if !notAfter.After(now) {
-		return tls.Certificate{}, fmt.Errorf("ca: the issuing CA expires at %s; it cannot issue the SCEP RA certificate", a.intermediate.NotAfter.UTC().Format(time.RFC3339))
-	}
-	tmpl := (&x509util.Certificate{
-		Subject: x509util.Subject{
-			CommonName:   a.raCommonName(),
-			Organization: a.intermediate.Subject.Organization,
-		},
-		SerialNumber:     x509util.SerialNumber{Int: sn},
-		NotBefore:        notBefore,
-		NotAfter:         notAfter,
-		KeyUsage:         x509util.KeyUsage(raKeyUsage),
-		BasicConstraints: &x509util.BasicConstraints{IsCA: false, MaxPathLen: -1},
-		PublicKey:        key.Public(),
-	}).GetCertificate()
-	resp, err := a.cas.CreateCertificate(&apiv1.CreateCertificateRequest{
-		Template: tmpl,
-		Lifetime: notAfter.Sub(notBefore),
-	})
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("ca: signing the SCEP RA certificate: %w", err)
-	}
-	leaf := resp.Certificate
-	keyPEM, err := encodeKey(key, a.passphrase)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	// Key first, as for server certificates: a crash between the writes
-	// leaves a key that does not match the old certificate, which the next
-	// call detects and repairs.
-	if err := writeReplace(keyPath, keyPEM, 0o600); err != nil {
-		return tls.Certificate{}, err
-	}
-	if err := writeReplace(crtPath, encodeCert(leaf), 0o644); err != nil {
-		os.Remove(keyPath)
-		return tls.Certificate{}, err
-	}
-	return a.tlsCertificate(leaf, key), nil
+	return a.issueStored("the SCEP RA certificate", &x509util.Certificate{
+		Subject:  x509util.Subject{CommonName: a.raCommonName()},
+		KeyUsage: x509util.KeyUsage(raKeyUsage),
+	}, key, lifetime, crtPath, keyPath)
 }

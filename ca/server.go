@@ -2,6 +2,7 @@ package ca
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -88,6 +89,22 @@ func (a *Authority) issueServer(name string, lifetime time.Duration, crtPath, ke
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ca: generating the key for %s: %w", name, err)
 	}
+	return a.issueStored("a certificate for "+name, &x509util.Certificate{
+		Subject:     x509util.Subject{CommonName: name},
+		DNSNames:    x509util.MultiString{name},
+		KeyUsage:    x509util.KeyUsage(x509.KeyUsageDigitalSignature),
+		ExtKeyUsage: x509util.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, key, lifetime, crtPath, keyPath)
+}
+
+// issueStored signs tmpl for key under the issuing CA — its serial,
+// validity (lifetime from now, never past the issuing CA's end),
+// organisation, public key and basic constraints filled in here — and
+// stores the key, encrypted, and the certificate at keyPath and crtPath.
+// The key is written first: a crash between the two writes leaves a key
+// that does not match the old certificate, which the next start detects
+// and repairs. what names the certificate in errors.
+func (a *Authority) issueStored(what string, tmpl *x509util.Certificate, key crypto.Signer, lifetime time.Duration, crtPath, keyPath string) (tls.Certificate, error) {
 	sn, err := serial(a.rand)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -99,36 +116,26 @@ func (a *Authority) issueServer(name string, lifetime time.Duration, crtPath, ke
 		notAfter = a.intermediate.NotAfter
 	}
 	if !notAfter.After(now) {
-		return tls.Certificate{}, fmt.Errorf("ca: the issuing CA expires at %s; it cannot issue a certificate for %s", a.intermediate.NotAfter.UTC().Format(time.RFC3339), name)
+		return tls.Certificate{}, fmt.Errorf("ca: the issuing CA expires at %s; it cannot issue %s", a.intermediate.NotAfter.UTC().Format(time.RFC3339), what)
 	}
-	tmpl := (&x509util.Certificate{
-		Subject: x509util.Subject{
-			CommonName:   name,
-			Organization: a.intermediate.Subject.Organization,
-		},
-		SerialNumber:     x509util.SerialNumber{Int: sn},
-		DNSNames:         x509util.MultiString{name},
-		NotBefore:        notBefore,
-		NotAfter:         notAfter,
-		KeyUsage:         x509util.KeyUsage(x509.KeyUsageDigitalSignature),
-		ExtKeyUsage:      x509util.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraints: &x509util.BasicConstraints{IsCA: false, MaxPathLen: -1},
-		PublicKey:        key.Public(),
-	}).GetCertificate()
+	t := *tmpl
+	t.Subject.Organization = a.intermediate.Subject.Organization
+	t.SerialNumber = x509util.SerialNumber{Int: sn}
+	t.NotBefore, t.NotAfter = notBefore, notAfter
+	t.BasicConstraints = &x509util.BasicConstraints{IsCA: false, MaxPathLen: -1}
+	t.PublicKey = key.Public()
 	resp, err := a.cas.CreateCertificate(&apiv1.CreateCertificateRequest{
-		Template: tmpl,
+		Template: t.GetCertificate(),
 		Lifetime: notAfter.Sub(notBefore),
 	})
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("ca: signing the server certificate for %s: %w", name, err)
+		return tls.Certificate{}, fmt.Errorf("ca: signing %s: %w", what, err)
 	}
 	leaf := resp.Certificate
 	keyPEM, err := encodeKey(key, a.passphrase)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	// Key first: a crash between the two writes leaves a key that does not
-	// match the old certificate, which the next start detects and repairs.
 	if err := writeReplace(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, err
 	}
