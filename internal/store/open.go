@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 )
@@ -60,7 +62,7 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		db.SetMaxOpenConns(maxConns)
 		db.SetMaxIdleConns(maxConns)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	if err := ping(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -70,4 +72,23 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 		_ = os.Chmod(path, 0o600)
 	}
 	return db, nil
+}
+
+// ping checks that db answers. Turning a brand-new database to WAL takes
+// an exclusive lock that SQLite does not wait for with the busy timeout,
+// so two processes opening a new database at once (serve and a CLI
+// command) can see "database is locked": that is retried for a while.
+func ping(ctx context.Context, db *sql.DB) error {
+	var err error
+	for range 100 {
+		if err = db.PingContext(ctx); err == nil || !strings.Contains(err.Error(), "database is locked") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return err
 }
